@@ -1,0 +1,139 @@
+"""Lineage from MLflow: which raw source and which step runs led to a run's outputs.
+
+Steps record their inputs with `mlflow.log_input` (name, digest, source) and their outputs as
+`recforge.output.<name>.digest/.uri` tags; a dataset input is linked to the step run whose output has the
+same digest. `lineage(run_id)` returns the chain oldest first; `format_lineage` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.common.errors import RecforgeError
+from components.common.tracking import TAG_OUTPUT, TAG_PARENT, TAG_PIPELINE, TAG_STEP, _mlflow
+
+
+@dataclass
+class DatasetRef:
+    name: str
+    digest: str
+    source: str
+    context: str
+    produced_by: str | None = None  # run id of the step whose output it is
+
+
+@dataclass
+class StepNode:
+    run_id: str
+    name: str
+    status: str
+    start_time: int
+    inputs: list[DatasetRef] = field(default_factory=list)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {uri, digest}
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Lineage:
+    pipeline: str
+    parent_run_id: str | None
+    status: str
+    params: dict[str, str]
+    steps: list[StepNode]  # oldest first; for a step run, the steps it depends on come before it
+
+
+def _node(run: Any) -> StepNode:
+    outputs: dict[str, dict[str, str]] = {}
+    for key, value in run.data.tags.items():
+        if key.startswith(TAG_OUTPUT + "."):
+            name, _, attr = key[len(TAG_OUTPUT) + 1 :].rpartition(".")
+            outputs.setdefault(name, {})[attr] = value
+    inputs = []
+    for item in run.inputs.dataset_inputs if run.inputs else []:
+        tags = {t.key: t.value for t in item.tags}
+        try:
+            source = json.loads(item.dataset.source).get("uri", item.dataset.source)
+        except (TypeError, ValueError):
+            source = item.dataset.source
+        inputs.append(DatasetRef(item.dataset.name, item.dataset.digest, source, tags.get("mlflow.data.context", "")))
+    return StepNode(
+        run_id=run.info.run_id,
+        name=run.data.tags.get(TAG_STEP, run.info.run_name or run.info.run_id),
+        status=run.info.status,
+        start_time=run.info.start_time or 0,
+        inputs=inputs,
+        outputs=outputs,
+        metrics=dict(run.data.metrics),
+        params=dict(run.data.params),
+    )
+
+
+def lineage(run_id: str, uri: str) -> Lineage:
+    """The chain behind `run_id`: a pipeline's parent run (all its steps) or one step run (its producers)."""
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    try:
+        run = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise RecforgeError(f"lineage: no MLflow run {run_id!r} in {uri}; expected a run id") from None
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if TAG_PARENT not in run.data.tags:
+        children = client.search_runs(experiments, filter_string=f"tags.`{TAG_PARENT}` = '{run_id}'")
+        steps = sorted((_node(c) for c in children), key=lambda n: n.start_time)
+        _link(steps, client, experiments)
+        return Lineage(run.data.tags.get(TAG_PIPELINE, ""), run_id, run.info.status, dict(run.data.params), steps)
+    chain: list[StepNode] = []
+    _walk(_node(run), client, experiments, chain, set())
+    parent = client.get_run(run.data.tags[TAG_PARENT])
+    return Lineage(run.data.tags.get(TAG_PIPELINE, ""), parent.info.run_id, parent.info.status,
+                   dict(parent.data.params), chain)  # fmt: skip
+
+
+def _producer(digest: str, client: Any, experiments: list[str]) -> Any | None:
+    if not digest:
+        return None
+    for run in client.search_runs(experiments, filter_string=f"tags.`{TAG_STEP}` != ''"):
+        if any(k.startswith(TAG_OUTPUT) and k.endswith(".digest") and v == digest for k, v in run.data.tags.items()):
+            return run
+    return None
+
+
+def _link(steps: list[StepNode], client: Any, experiments: list[str]) -> None:
+    for step in steps:
+        for ref in step.inputs:
+            producer = _producer(ref.digest, client, experiments)
+            ref.produced_by = producer.info.run_id if producer is not None else None
+
+
+def _walk(node: StepNode, client: Any, experiments: list[str], chain: list[StepNode], seen: set[str]) -> None:
+    seen.add(node.run_id)
+    for ref in node.inputs:
+        producer = _producer(ref.digest, client, experiments)
+        if producer is not None:
+            ref.produced_by = producer.info.run_id
+            if producer.info.run_id not in seen:
+                _walk(_node(producer), client, experiments, chain, seen)
+    chain.append(node)
+
+
+def format_lineage(info: Lineage, max_metrics: int = 8) -> str:
+    lines = [f"pipeline {info.pipeline} · run {info.parent_run_id} ({info.status})"]
+    if info.params:
+        lines.append("  params: " + ", ".join(f"{k}={v}" for k, v in sorted(info.params.items())))
+    names = {s.run_id: s.name for s in info.steps}
+    for index, step in enumerate(info.steps, start=1):
+        lines.append(f"  [{index}] step {step.name} · run {step.run_id} ({step.status})")
+        for ref in step.inputs:
+            origin = f" <- output of {names.get(ref.produced_by, ref.produced_by)}" if ref.produced_by else ""
+            lines.append(
+                f"      in  {ref.context or 'input'}: {ref.name} digest {ref.digest} from {ref.source}{origin}"
+            )
+        for name, out in sorted(step.outputs.items()):
+            lines.append(f"      out {name}: digest {out.get('digest', '?')} at {out.get('uri', '?')}")
+        if step.metrics:
+            shown = list(sorted(step.metrics.items()))[:max_metrics]
+            lines.append("      metrics: " + ", ".join(f"{k}={v:g}" for k, v in shown))
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""MLflow tracking as DESIGN.md lays it out: experiment = pipeline name, one parent run per pipeline run,
+one nested run per step, datasets logged with their digests.
+
+Environment contract (the same as KFP's MLflow integration, so step code is identical locally and on a
+cluster): `MLFLOW_TRACKING_URI`, `MLFLOW_EXPERIMENT_ID`, and `MLFLOW_RUN_ID` = the pipeline's parent run.
+Locally the CLI creates the store and the parent run before any step starts. A step that finds no
+`MLFLOW_RUN_ID` (a cluster without the integration) finds or creates the parent run tagged with its KFP run
+id. Without `MLFLOW_TRACKING_URI` the store is `sqlite:///<workdir>/mlflow.db`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TAG_PIPELINE = "recforge.pipeline"
+TAG_STEP = "recforge.step"
+TAG_KFP_RUN = "recforge.kfp_run_id"
+TAG_ERROR = "recforge.error"
+TAG_OUTPUT = "recforge.output"  # recforge.output.<name>.digest / .uri
+TAG_PARENT = "mlflow.parentRunId"
+
+
+def _mlflow() -> Any:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    return mlflow
+
+
+def default_tracking_uri(workdir: str | Path) -> str:
+    return f"sqlite:///{Path(workdir).resolve() / 'mlflow.db'}"
+
+
+def tracking_uri(workdir: str | Path | None = None) -> str:
+    """`MLFLOW_TRACKING_URI` if set, else the embedded SQLite store under `workdir` (default: cwd)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(workdir or Path.cwd())
+
+
+def _artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts beside a SQLite store (MLflow would otherwise use ./mlruns); servers decide for themselves."""
+    if uri.startswith("sqlite:///"):
+        root = Path(uri[len("sqlite:///") :]).parent / "mlartifacts" / experiment
+        return root.resolve().as_uri()
+    return None
+
+
+def ensure_experiment(name: str, uri: str | None = None) -> str:
+    """The id of experiment `name`, created (with a proper artifact location) when missing."""
+    mlflow = _mlflow()
+    uri = uri or tracking_uri()
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=_artifact_location(uri, name))
+    except mlflow.exceptions.MlflowException:
+        found = client.get_experiment_by_name(name)  # created meanwhile by a parallel step
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def start_parent_run(pipeline: str, params: Mapping[str, Any], uri: str, run_name: str | None = None) -> str:
+    """Create the pipeline's parent run; returns its id (the CLI exports it as MLFLOW_RUN_ID)."""
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment_id = ensure_experiment(pipeline, uri)
+    run = client.create_run(experiment_id, run_name=run_name, tags={TAG_PIPELINE: pipeline})
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, _param_value(value))
+    return run.info.run_id
+
+
+def end_run(run_id: str, status: str, uri: str, error: str | None = None) -> None:
+    client = _mlflow().MlflowClient(tracking_uri=uri)
+    if error:
+        client.set_tag(run_id, TAG_ERROR, error[:5000])
+    client.set_terminated(run_id, status=status)
+
+
+def _param_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."
+
+
+def _parent_run(pipeline: str, experiment_id: str, kfp_run_id: str, uri: str) -> str:
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        return run_id
+    client = _mlflow().MlflowClient(tracking_uri=uri)
+    if kfp_run_id:
+        found = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{TAG_KFP_RUN}` = '{kfp_run_id}' and tags.`{TAG_STEP}` IS NULL",
+            max_results=1,
+        )
+        if found:
+            return found[0].info.run_id
+    run = client.create_run(
+        experiment_id, run_name=kfp_run_id or None, tags={TAG_PIPELINE: pipeline, TAG_KFP_RUN: kfp_run_id}
+    )
+    return run.info.run_id
+
+
+@contextmanager
+def step_run(pipeline: str, step: str, params: Mapping[str, Any], kfp_run_id: str = "") -> Iterator[Any]:
+    """A nested MLflow run for one pipeline step, active (fluent API) inside the block.
+
+    Marked FAILED, with the error message as a tag, when the block raises.
+    """
+    mlflow = _mlflow()
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(pipeline, uri)
+    parent = _parent_run(pipeline, experiment_id, kfp_run_id, uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    tags = {TAG_PARENT: parent, TAG_PIPELINE: pipeline, TAG_STEP: step}
+    if kfp_run_id:
+        tags[TAG_KFP_RUN] = kfp_run_id
+    run = client.create_run(experiment_id, run_name=step, tags=tags)
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, _param_value(value))
+    active = mlflow.start_run(run_id=run.info.run_id)
+    try:
+        yield active
+    except BaseException as exc:
+        mlflow.set_tag(TAG_ERROR, str(exc)[:5000] or type(exc).__name__)
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run(status="FINISHED")
+
+
+def log_dataset(name: str, source: str, digest: str, context: str, tags: Mapping[str, str] | None = None) -> None:
+    """`mlflow.log_input` for a dataset known by reference: its name, source (path or URL) and digest."""
+    mlflow = _mlflow()
+    import warnings
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():  # a local path matches several equivalent source classes
+        warnings.simplefilter("ignore", UserWarning)
+        resolved = resolve_dataset_source(str(source))
+    dataset = MetaDataset(source=resolved, name=name, digest=digest)
+    mlflow.log_input(dataset, context=context, tags=dict(tags or {}))
+
+
+def log_output(name: str, uri: str, digest: str) -> None:
+    """Record an artifact the step produced (lineage follows digests from outputs to later inputs)."""
+    mlflow = _mlflow()
+    mlflow.set_tags({f"{TAG_OUTPUT}.{name}.uri": uri, f"{TAG_OUTPUT}.{name}.digest": digest})
+
+
+def log_flat_metrics(values: Mapping[str, Any], prefix: str = "", step: int | None = None) -> dict[str, float]:
+    """Log every number in a nested mapping as a metric named by its path (`splits.test.rows` -> `splits_test_rows`)."""
+    flat = flatten_numbers(values, prefix)
+    if flat:
+        _mlflow().log_metrics(flat, step=step)
+    return flat
+
+
+def flatten_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in values.items():
+        name = f"{prefix}_{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            flat.update(flatten_numbers(value, name))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int | float):
+            flat[name] = float(value)
+    return flat

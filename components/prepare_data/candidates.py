@@ -1,0 +1,78 @@
+"""Candidate sets: each split row's target plus N negatives drawn uniformly from items the user never
+interacted with, seeded, without duplicates, in a seeded random order.
+
+Rejection sampling over whole matrices: draw more than N items per row, reject those the user has seen
+(binary search in the sorted user*n_items+item keys) and repeats within the row, keep the first N survivors.
+Rows still short after a few rounds (users who have seen most of the catalogue) fall back to exact
+sampling from their complement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from components.common.errors import DataError
+
+
+def seen_keys(user: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
+    """Sorted unique user*n_items+item keys of every interaction."""
+    return np.unique(user.astype(np.int64) * n_items + item.astype(np.int64))
+
+
+def sample_negatives(
+    row_users: np.ndarray, seen: np.ndarray, n_items: int, num: int, rng: np.random.Generator
+) -> np.ndarray:
+    """(rows, num) int32 negatives per row; `seen` from `seen_keys`."""
+    rows = len(row_users)
+    out = np.empty((rows, num), dtype=np.int32)
+    todo = np.arange(rows)
+    width = num + max(8, num // 2)
+    for _ in range(6):
+        if len(todo) == 0:
+            return out
+        draws = rng.integers(0, n_items, size=(len(todo), width), dtype=np.int64)  # (todo, width)
+        keys = row_users[todo, None].astype(np.int64) * n_items + draws
+        pos = np.minimum(np.searchsorted(seen, keys), len(seen) - 1)
+        ok = seen[pos] != keys
+        order = np.argsort(draws, axis=1, kind="stable")
+        sorted_draws = np.take_along_axis(draws, order, axis=1)
+        repeat_sorted = np.zeros_like(ok)
+        repeat_sorted[:, 1:] = sorted_draws[:, 1:] == sorted_draws[:, :-1]
+        repeat = np.empty_like(ok)
+        np.put_along_axis(repeat, order, repeat_sorted, axis=1)
+        ok &= ~repeat
+        taken = np.cumsum(ok, axis=1)
+        full = taken[:, -1] >= num
+        pick = ok & (taken <= num)
+        out[todo[full]] = draws[full][pick[full]].reshape(-1, num)
+        todo = todo[~full]
+        width *= 2
+    for r in todo:  # exact fallback for users who have seen almost everything
+        user = int(row_users[r])
+        lo, hi = np.searchsorted(seen, [user * n_items, (user + 1) * n_items])
+        allowed = np.setdiff1d(np.arange(n_items), seen[lo:hi] - user * n_items)
+        if len(allowed) < num:
+            raise DataError(
+                "candidates",
+                f"user {user} has interacted with all but {len(allowed)} of {n_items} items; "
+                f"expected at least num_negatives={num} unseen items",
+            )
+        out[r] = rng.choice(allowed, size=num, replace=False)
+    return out
+
+
+def candidate_sets(
+    targets: np.ndarray,
+    row_users: np.ndarray,
+    seen: np.ndarray,
+    n_items: int,
+    num: int,
+    seed: int,
+    stream: int,
+) -> np.ndarray:
+    """(rows, num+1) int32: target and negatives in a seeded random order per row."""
+    rng = np.random.default_rng([seed, stream])
+    negatives = sample_negatives(row_users, seen, n_items, num, rng)
+    full = np.concatenate([targets[:, None].astype(np.int32), negatives], axis=1)  # (rows, num+1)
+    order = np.argsort(rng.random(full.shape), axis=1)
+    return np.take_along_axis(full, order, axis=1)

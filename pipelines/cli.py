@@ -1,0 +1,121 @@
+"""The `recforge` command: list, compile, run --local and lineage (submit and schedule come with the cluster work).
+
+Bad input ends with one line on stderr and exit code 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from components.common.errors import RecforgeError
+from pipelines import registry
+
+DEFAULT_WORKDIR = "recforge-runs"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recforge", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="the pipelines, one per line, name first")
+
+    comp = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
+    comp.add_argument("name")
+    comp.add_argument("-o", "--output", help="output file (default: NAME.yaml)")
+
+    run = sub.add_parser("run", help="run a pipeline")
+    run.add_argument("name")
+    run.add_argument("--local", action="store_true", required=True, help="with KFP's local SubprocessRunner")
+    run.add_argument("--workdir", default=DEFAULT_WORKDIR, help=f"where outputs go (default ./{DEFAULT_WORKDIR})")
+    run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+
+    lin = sub.add_parser("lineage", help="print the chain from raw source to outputs of an MLflow run")
+    lin.add_argument("run_id")
+    lin.add_argument("--workdir", default=DEFAULT_WORKDIR, help="holds mlflow.db unless MLFLOW_TRACKING_URI is set")
+    return parser
+
+
+def _list() -> None:
+    width = max(len(name) for name in registry.PIPELINES)
+    for name, entry in registry.PIPELINES.items():
+        print(f"{name:<{width}}  {entry.description}")
+
+
+def _compile(name: str, output: str | None) -> None:
+    from kfp import compiler
+
+    entry = registry.get(name)
+    target = Path(output or f"{name}.yaml")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    compiler.Compiler().compile(entry.load(), str(tmp))
+    os.replace(tmp, target)
+    print(f"compiled {name} -> {target}")
+
+
+def _run(name: str, sets: list[str], workdir: str) -> None:
+    from pipelines.local import parse_overrides, run_local
+
+    entry = registry.get(name)
+    arguments = parse_overrides(entry, sets)
+    result = run_local(entry, arguments, workdir)
+    print(f"\nrecforge: {name} finished in {result.seconds:.1f}s")
+    for output, path in result.outputs.items():
+        print(f"  output {output}: {path}")
+    print(f"  MLflow store: {result.tracking_uri}  (parent run {result.parent_run_id})")
+    if result.tracking_uri.startswith("sqlite:"):
+        print(f"  browse it: mlflow ui --backend-store-uri {result.tracking_uri}")
+    if result.metrics:
+        print("  " + ", ".join(f"{key}={value:g}" for key, value in result.metrics.items()))
+    print(f"  lineage: recforge lineage {result.parent_run_id} --workdir {workdir}")
+
+
+def _lineage(run_id: str, workdir: str) -> None:
+    from components.common.lineage import format_lineage, lineage
+    from components.common.tracking import tracking_uri
+
+    db = Path(workdir) / "mlflow.db"
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not db.is_file():
+        raise RecforgeError(
+            f"lineage: no MLflow store at {db}; expected --workdir of a local run or MLFLOW_TRACKING_URI"
+        )
+    print(format_lineage(lineage(run_id, tracking_uri(workdir))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            _list()
+        elif args.command == "compile":
+            _compile(args.name, args.output)
+        elif args.command == "run":
+            _run(args.name, args.sets, args.workdir)
+        elif args.command == "lineage":
+            _lineage(args.run_id, args.workdir)
+    except RecforgeError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"recforge: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("recforge: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"recforge: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

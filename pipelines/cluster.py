@@ -1,0 +1,36 @@
+"""The one place cluster settings (resources, caching, retries) are put on pipeline tasks.
+
+Under KFP's local runner these settings are ignored; on a cluster they size each pod.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kfp import dsl
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Resource requests and limits of one kind of step."""
+
+    cpu: str
+    memory: str
+    retries: int = 0
+
+
+PROFILES = {
+    "data": Profile(cpu="1", memory="4Gi", retries=1),
+    "light": Profile(cpu="500m", memory="1Gi", retries=1),
+}
+
+
+def configure(task: dsl.PipelineTask, profile: str, *, caching: bool = False) -> dsl.PipelineTask:
+    """Apply the named profile to `task` (requests = limits for CPU steps) and its caching policy."""
+    p = PROFILES[profile]
+    task.set_cpu_request(p.cpu).set_cpu_limit(p.cpu)
+    task.set_memory_request(p.memory).set_memory_limit(p.memory)
+    if p.retries:
+        task.set_retry(num_retries=p.retries)
+    task.set_caching_options(enable_caching=caching)
+    return task

@@ -1,0 +1,185 @@
+"""Running a pipeline on this machine with KFP's own local runner (`SubprocessRunner(use_venv=False)`).
+
+The workdir holds everything a local run makes: `mlflow.db` and `mlartifacts/` (the embedded MLflow store,
+unless MLFLOW_TRACKING_URI points elsewhere), `pipeline-root/` (KFP's artifacts, one folder per run),
+`workspace/` (KFP's workspace, removed by KFP after the run) and `errors/` (step messages for the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.common.config import coerce
+from components.common.errors import ConfigError, RecforgeError
+from pipelines.registry import Entry
+
+_KFP_TYPES = {"String": str, "Integer": int, "Double": float, "Float": float, "Boolean": bool}
+_PATH_PARAMS = ("data_dir",)
+
+
+@dataclass
+class LocalRun:
+    """What a finished local run produced."""
+
+    pipeline: str
+    workdir: Path
+    tracking_uri: str
+    parent_run_id: str
+    outputs: dict[str, str] = field(default_factory=dict)  # output name -> path
+    metrics: dict[str, float] = field(default_factory=dict)  # key metrics of the step runs
+    seconds: float = 0.0
+
+
+def pipeline_parameters(entry: Entry) -> dict[str, tuple[type, Any]]:
+    """Parameter name -> (Python type, default) of a pipeline."""
+    spec = entry.load().component_spec
+    return {name: (_KFP_TYPES[inp.type], inp.default) for name, inp in (spec.inputs or {}).items()}
+
+
+def parse_overrides(entry: Entry, assignments: list[str]) -> dict[str, Any]:
+    """`key=value` strings -> typed pipeline arguments; unknown names and bad values are ConfigErrors."""
+    known = pipeline_parameters(entry)
+    values: dict[str, Any] = {}
+    for text in assignments:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {text}", "expected key=value")
+        if key not in known:
+            raise ConfigError(
+                f"--set {key}",
+                f"unknown parameter of {entry.name}; expected one of {', '.join(sorted(known))}",
+            )
+        values[key] = coerce(raw, known[key][0], f"--set {key}")
+    return values
+
+
+def validate(entry: Entry, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Complete `arguments` with defaults and check them against the steps' configs before anything runs."""
+    full = {name: default for name, (_, default) in pipeline_parameters(entry).items()}
+    full.update(arguments)
+    for name in _PATH_PARAMS:
+        if full.get(name):
+            full[name] = str(Path(full[name]).expanduser().resolve())
+    for cls in entry.config_classes():
+        fields = cls.docs()
+        cls.from_params({k: v for k, v in full.items() if k in fields})
+    return full
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -> LocalRun:
+    """Run `entry` through kfp.local with MLflow set up; raises RecforgeError with the failing step's message."""
+    from kfp import local
+
+    from components.common import tracking
+
+    args = validate(entry, arguments)
+    workdir = Path(workdir).expanduser().resolve()
+    pipeline_root, workspace = workdir / "pipeline-root", workdir / "workspace"
+    for folder in (workdir, pipeline_root, workspace):
+        folder.mkdir(parents=True, exist_ok=True)
+    uri = tracking.tracking_uri(workdir)
+    experiment_id = tracking.ensure_experiment(entry.name, uri)
+    run_name = f"{entry.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    parent = tracking.start_parent_run(entry.name, args, uri, run_name=run_name)
+    error_dir = workdir / "errors" / parent
+    env = {
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_EXPERIMENT_ID": experiment_id,
+        "MLFLOW_RUN_ID": parent,
+        "RECFORGE_ERROR_DIR": str(error_dir),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    data_dir = os.environ.get("RECFORGE_DATA_DIR")
+    if data_dir:
+        env["RECFORGE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    before = set(pipeline_root.iterdir())
+    started = time.perf_counter()
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        workspace_root=str(workspace),
+        raise_on_error=True,
+    )
+    try:
+        with _environment(env):
+            outputs = entry.load()(**args)
+    except BaseException as exc:
+        message = _step_error(error_dir) or f"pipeline {entry.name} failed: {exc}"
+        for created in set(pipeline_root.iterdir()) - before:  # no partial outputs
+            shutil.rmtree(created, ignore_errors=True)
+        tracking.end_run(parent, "FAILED", uri, error=message)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise RecforgeError(message) from None
+    finally:
+        workspace.mkdir(parents=True, exist_ok=True)  # KFP removes it after each run
+    tracking.end_run(parent, "FINISHED", uri)
+    result = LocalRun(entry.name, workdir, uri, parent, seconds=time.perf_counter() - started)
+    result.outputs = _output_paths(outputs)
+    result.metrics = _key_metrics(entry, parent, uri)
+    return result
+
+
+def _step_error(error_dir: Path) -> str | None:
+    if not error_dir.is_dir():
+        return None
+    reports = sorted(error_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    if not reports:
+        return None
+    record = json.loads(reports[0].read_text(encoding="utf-8"))
+    return f"step {record['step']}: {record['message']}"
+
+
+def _output_paths(outputs: Any) -> dict[str, str]:
+    if outputs is None:
+        return {}
+    if hasattr(outputs, "outputs"):  # the PipelineTask a local pipeline call returns
+        outputs = outputs.outputs
+    if hasattr(outputs, "path"):
+        return {"output": outputs.path}
+    if isinstance(outputs, Mapping):
+        items = outputs.items()
+    elif hasattr(outputs, "_asdict"):
+        items = outputs._asdict().items()
+    else:
+        return {}
+    return {name: getattr(value, "path", str(value)) for name, value in items}
+
+
+def _key_metrics(entry: Entry, parent: str, uri: str) -> dict[str, float]:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    parent_run = client.get_run(parent)
+    children = client.search_runs(
+        [parent_run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'"
+    )
+    found: dict[str, float] = {}
+    for child in children:
+        for key in entry.key_metrics:
+            if key in child.data.metrics:
+                found[key] = child.data.metrics[key]
+    return {key: found[key] for key in entry.key_metrics if key in found}
