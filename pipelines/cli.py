@@ -51,8 +51,10 @@ def _compile(name: str, output: str | None) -> None:
 
     entry = registry.get(name)
     target = Path(output or f"{name}.yaml")
+    if target.suffix not in (".yaml", ".yml", ".json"):
+        raise RecforgeError(f"compile: output {target} should end with .yaml, .yml or .json")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
     compiler.Compiler().compile(entry.load(), str(tmp))
     os.replace(tmp, target)
     print(f"compiled {name} -> {target}")

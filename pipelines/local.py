@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,7 +125,10 @@ def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -
         raise_on_error=True,
     )
     try:
-        with _environment(env):
+        with _environment(env), warnings.catch_warnings():
+            # Expected locally: the project image is not pulled, and pod settings only matter on a cluster.
+            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
             outputs = entry.load()(**args)
     except BaseException as exc:
         message = _step_error(error_dir) or f"pipeline {entry.name} failed: {exc}"

@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from kfp import dsl
 
-from components.prepare_data.component import data_report, prepare_data
+from components.prepare_data.component import data_report, prepare_dataset
 from components.prepare_data.config import PrepareConfig
 from pipelines.cluster import configure
 
@@ -34,7 +34,7 @@ def prepare_data_pipeline(
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
 
     # 1. Read, clean, re-index, split and draw candidates.
-    prepared = prepare_data(
+    prepared = prepare_dataset(
         pipeline=NAME,
         kfp_run_id=run_id,
         dataset=dataset,

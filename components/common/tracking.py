@@ -125,6 +125,7 @@ def step_run(pipeline: str, step: str, params: Mapping[str, Any], kfp_run_id: st
     run = client.create_run(experiment_id, run_name=step, tags=tags)
     for key, value in params.items():
         client.log_param(run.info.run_id, key, _param_value(value))
+    env_parent = os.environ.get("MLFLOW_RUN_ID")
     active = mlflow.start_run(run_id=run.info.run_id)
     try:
         yield active
@@ -132,7 +133,11 @@ def step_run(pipeline: str, step: str, params: Mapping[str, Any], kfp_run_id: st
         mlflow.set_tag(TAG_ERROR, str(exc)[:5000] or type(exc).__name__)
         mlflow.end_run(status="FAILED")
         raise
-    mlflow.end_run(status="FINISHED")
+    else:
+        mlflow.end_run(status="FINISHED")
+    finally:
+        if env_parent:  # mlflow.end_run() unsets MLFLOW_RUN_ID; later steps in this process still need it
+            os.environ["MLFLOW_RUN_ID"] = env_parent
 
 
 def log_dataset(name: str, source: str, digest: str, context: str, tags: Mapping[str, str] | None = None) -> None:

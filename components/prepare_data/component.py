@@ -6,7 +6,7 @@ from pipelines.images import RUNTIME_IMAGE
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
-def prepare_data(
+def prepare_dataset(
     pipeline: str,
     kfp_run_id: str,
     dataset: str,
@@ -30,7 +30,7 @@ def prepare_data(
 
     stats = run_step(
         pipeline,
-        "prepare-data",
+        "prepare-dataset",
         kfp_run_id,
         PrepareConfig,
         params,

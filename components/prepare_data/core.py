@@ -140,7 +140,7 @@ def _stats(
     inter = encoded.interactions
     rating = inter["rating"].to_numpy()
     per_user = np.bincount(inter["user_id"].to_numpy(), minlength=encoded.users.num_rows)
-    items_used = int(np.unique(inter["item_id"].to_numpy()).size)
+    items_used = int(np.count_nonzero(np.bincount(inter["item_id"].to_numpy(), minlength=encoded.items.num_rows)))
     has_time = inter["timestamp"].null_count == 0
     ts = inter["timestamp"].to_numpy() if has_time else None
     stats: dict[str, Any] = {

@@ -118,7 +118,9 @@ def encode(raw: RawData, config: PrepareConfig) -> Encoded:
         )
 
     # Renumber users densely over those that remain, in raw-id order.
-    kept_users, user = np.unique(user, return_inverse=True)
+    present = np.bincount(user, minlength=len(user_ids)) > 0
+    kept_users = np.flatnonzero(present)
+    user = (np.cumsum(present) - 1)[user]
     users = pa.table(
         {
             "user_id": pa.array(np.arange(len(kept_users), dtype=np.int32)),

@@ -113,7 +113,7 @@ def _decode(path: Path, line: bytes, number: int, encoding: str) -> str:
     except UnicodeDecodeError as exc:
         raise DataError(
             path,
-            f"undecodable bytes {line[exc.start : exc.start + 4]!r} at byte {exc.start}; "
+            f"undecodable bytes {line[exc.start : exc.start + 4]!r} (byte {exc.start + 1} of the line); "
             f"expected {encoding.upper()} text",
             line=number,
         ) from None

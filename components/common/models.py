@@ -1,0 +1,82 @@
+"""Resolving `base_model`: a preset built from config (`tiny` by default), a local directory, or a hub id.
+
+Local directories (a PVC on the cluster) and hub ids load with transformers' `from_pretrained`; hub ids need
+internet or a populated HF cache, and fail with one clear line when `HF_HUB_OFFLINE=1` and nothing is cached.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from components.common.errors import ConfigError
+from components.common.tiny import PRESETS, build_model, build_tokenizer
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+def model_kind(base_model: str) -> str:
+    """'preset', 'directory' or 'hub' for a valid `base_model`; ConfigError otherwise."""
+    if base_model in PRESETS:
+        return "preset"
+    path = Path(base_model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError("base_model", f"{base_model} has no config.json; expected a saved transformers model")
+        return "directory"
+    if _HUB_ID.match(base_model) and not base_model.startswith((".", "/", "~")):
+        return "hub"
+    raise ConfigError(
+        "base_model",
+        f"{base_model!r} is not a preset ({', '.join(PRESETS)}), an existing directory or a hub id (org/name)",
+    )
+
+
+def load_base_model(
+    base_model: str,
+    *,
+    corpus: Iterable[str] = (),
+    seed: int = 0,
+    vocab_size: int = 4096,
+    item_tokens: int = 0,
+    dtype: Any = None,
+) -> tuple[Any, Any]:
+    """(model, tokenizer) for `base_model`; presets build their tokenizer from `corpus` (the catalogue's titles)."""
+    kind = model_kind(base_model)
+    if kind == "preset":
+        texts = list(corpus)
+        if not texts:
+            raise ConfigError("base_model", f"preset {base_model} builds its tokenizer from a corpus; got none")
+        tokenizer = build_tokenizer(texts, vocab_size=vocab_size, item_tokens=item_tokens)
+        model = build_model(base_model, len(tokenizer), seed, tokenizer)
+        if dtype is not None:
+            model = model.to(dtype)
+        return model, tokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    source = str(Path(base_model).expanduser()) if kind == "directory" else base_model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=kind == "directory" or offline)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, local_files_only=kind == "directory" or offline, dtype=dtype
+        )
+    except OSError as exc:
+        hint = " and HF_HUB_OFFLINE=1 forbids a download" if offline and kind == "hub" else ""
+        raise ConfigError("base_model", f"cannot load {base_model!r}{hint}: {str(exc).splitlines()[0]}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def save_model(model: Any, tokenizer: Any, out_dir: str | Path) -> Path:
+    """Save model and tokenizer atomically into `out_dir` (loadable again as a directory base_model)."""
+    from components.common.atomic import atomic_dir
+
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return Path(out_dir)

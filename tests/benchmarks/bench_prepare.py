@@ -1,0 +1,146 @@
+"""Benchmark: recforge's vectorised leave-one-out + candidate sampling against a plain pandas groupby/apply.
+
+Both sides start from the same interaction arrays (user, item, timestamp) and produce, for every user, the
+train/valid/test rows (history oldest first, target, target + 19 unseen negatives). Run on demand:
+
+    python tests/benchmarks/bench_prepare.py [--sizes small,1M,5M] [--repeat 3]
+
+Prints a table and writes JSON to tests/benchmarks/results/prepare.json. Timings are not asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from components.prepare_data.candidates import candidate_sets, seen_keys
+from components.prepare_data.config import PrepareConfig
+from components.prepare_data.encode import encode
+from components.prepare_data.readers import read_movielens_latest
+from components.prepare_data.splits import SPLIT_NAMES, Sequences, histories, split_rows
+
+NEGATIVES = 19
+
+
+def recforge_loo(user: np.ndarray, item: np.ndarray, ts: np.ndarray, n_users: int, n_items: int) -> dict:
+    order = np.lexsort((np.arange(len(user)), ts, user))
+    seq = Sequences.from_sorted(user[order], item[order], np.ones(len(user), np.float32), ts[order], n_users)
+    seen = seen_keys(seq.user, seq.item, n_items)
+    out = {}
+    for stream, (name, part) in enumerate(split_rows(seq, "leave-one-out", None).items()):
+        offsets, values = histories(seq, part.users, part.targets)
+        targets = seq.item[part.targets]
+        cands = candidate_sets(targets, part.users, seen, n_items, NEGATIVES, 42, stream)
+        out[name] = (part.users, offsets, values, targets, cands)
+    return out
+
+
+def pandas_loo(user: np.ndarray, item: np.ndarray, ts: np.ndarray, n_items: int) -> dict:
+    df = pd.DataFrame({"user": user, "item": item, "ts": ts, "row": np.arange(len(user))})
+    rng = np.random.default_rng(42)
+
+    def per_user(group: pd.DataFrame) -> pd.DataFrame:
+        items = group.sort_values(["ts", "row"])["item"].tolist()
+        seen = set(items)
+        rows = []
+        for back, name in ((1, "test"), (2, "valid"), (3, "train")):
+            if len(items) - back < 1:
+                continue
+            target = items[-back]
+            negatives: list[int] = []
+            while len(negatives) < NEGATIVES:
+                candidate = int(rng.integers(n_items))
+                if candidate not in seen and candidate not in negatives:
+                    negatives.append(candidate)
+            candidates = [target, *negatives]
+            rng.shuffle(candidates)
+            rows.append((name, items[:-back], target, candidates))
+        return pd.DataFrame(rows, columns=["split", "history", "target", "candidates"])
+
+    table = df.groupby("user", sort=True).apply(per_user, include_groups=False)
+    return {name: table[table["split"] == name] for name in SPLIT_NAMES}
+
+
+def synthetic(n_interactions: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Users with ~100 interactions each, Zipf-like item popularity, random timestamps, no repeated pairs."""
+    rng = np.random.default_rng(seed)
+    n_users = n_interactions // 100
+    n_items = max(20_000, n_interactions // 50)
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    draw = int(n_interactions * 1.3)
+    user = rng.integers(0, n_users, draw)
+    item = rng.choice(n_items, draw, p=popularity / popularity.sum())
+    keys = np.unique(user.astype(np.int64) * n_items + item)
+    keys = rng.choice(keys, n_interactions, replace=False)  # exactly n distinct user-item pairs
+    user, item = (keys // n_items).astype(np.int64), (keys % n_items).astype(np.int64)
+    ts = rng.integers(1_000_000_000, 1_600_000_000, len(user))
+    return user, item, ts, n_users, n_items
+
+
+def movielens() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    data_dir = Path(os.environ.get("RECFORGE_DATA_DIR", "../shared/data")) / "ml-latest-small"
+    enc = encode(read_movielens_latest(data_dir), PrepareConfig())
+    inter = enc.interactions
+    return (
+        inter["user_id"].to_numpy().astype(np.int64),
+        inter["item_id"].to_numpy().astype(np.int64),
+        inter["timestamp"].to_numpy(),
+        enc.users.num_rows,
+        enc.items.num_rows,
+    )
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="small,1M,5M")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    datasets = {"small": ("ml-latest-small", movielens), "1M": ("synthetic 1M", lambda: synthetic(1_000_000)),
+                "5M": ("synthetic 5M", lambda: synthetic(5_000_000))}  # fmt: skip
+    results = []
+    for key in args.sizes.split(","):
+        label, load = datasets[key]
+        user, item, ts, n_users, n_items = load()
+        ours = recforge_loo(user, item, ts, n_users, n_items)
+        theirs = pandas_loo(user, item, ts, n_items)
+        assert all(len(ours[s][0]) == len(theirs[s]) for s in SPLIT_NAMES), "row counts differ"
+        t_ours = best_of(functools.partial(recforge_loo, user, item, ts, n_users, n_items), args.repeat)
+        pandas_repeat = 1 if key != "small" else args.repeat
+        t_pandas = best_of(functools.partial(pandas_loo, user, item, ts, n_items), pandas_repeat)
+        results.append(
+            {"data": label, "interactions": len(user), "users": n_users, "items": n_items,
+             "recforge_s": round(t_ours, 3), "pandas_s": round(t_pandas, 3), "speedup": round(t_pandas / t_ours, 1)}
+        )  # fmt: skip
+        print(f"{label:>16}: recforge {t_ours:7.3f}s  pandas {t_pandas:8.3f}s  ratio {t_pandas / t_ours:6.1f}x")
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    print("\n| data | interactions | recforge (s) | pandas groupby/apply (s) | speed-up |\n|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['data']} | {r['interactions']:,} | {r['recforge_s']} | {r['pandas_s']} | {r['speedup']}x |")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "prepare.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

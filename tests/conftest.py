@@ -1,0 +1,111 @@
+"""Shared test setup: hermetic environment (no network, no telemetry), the shared real data, fixture writers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
+
+HERMETIC = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "RECFORGE_OFFLINE": "1",
+}
+os.environ.update(HERMETIC)
+os.environ.setdefault("RECFORGE_DATA_DIR", str(SHARED_DATA))
+os.environ["RECFORGE_DATA_DIR"] = str(Path(os.environ["RECFORGE_DATA_DIR"]).resolve())
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("MLFLOW_RUN_ID", None)
+os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECFORGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert (SHARED_DATA / "ml-latest-small" / "ratings.csv").is_file(), f"shared data missing at {SHARED_DATA}"
+    return SHARED_DATA
+
+
+def write_ml100k(folder: Path) -> Path:
+    """A small MovieLens-100K folder: 3 users, 5 movies (one Latin-1 title), tab-separated u.data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ratings = [
+        (1, 1, 5, 100), (1, 2, 3, 200), (1, 3, 4, 300), (1, 4, 2, 400),
+        (2, 2, 4, 150), (2, 3, 1, 250), (2, 1, 5, 350),
+        (3, 4, 3, 500), (3, 1, 4, 600),
+    ]  # fmt: skip
+    (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in ratings))
+    genres = ["0"] * 19
+    rows = []
+    for item, title, flags in [
+        (1, "Toy Story (1995)", {3, 4, 5}),
+        (2, "GoldenEye (1995)", {1, 2, 16}),
+        (3, "Café au lait (Métisse) (1993)", {5}),
+        (4, "Unknown Film", set()),
+        (5, "Nobody Rated (1999)", {8}),
+    ]:
+        g = ["1" if j in flags else "0" for j in range(19)] if flags else genres
+        rows.append("|".join([str(item), title, "01-Jan-1995", "", "http://example.org/x", *g]))
+    (folder / "u.item").write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+    return folder
+
+
+def write_ml1m(folder: Path) -> Path:
+    """A small MovieLens-1M folder: '::'-separated, Latin-1 movies.dat."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ratings = [(1, 10, 5, 978300760), (1, 20, 3, 978302109), (1, 30, 4, 978301968), (2, 20, 2, 978298413),
+               (2, 10, 4, 978299000), (3, 30, 5, 978297000)]  # fmt: skip
+    (folder / "ratings.dat").write_text("".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in ratings))
+    movies = [
+        "10::Toy Story (1995)::Animation|Children's|Comedy",
+        "20::Misérables, Les (1995)::Drama|Musical",
+        "30::Heat (1995)::Action|Crime|Thriller",
+        "40::Never Rated (2000)::Drama",
+    ]
+    (folder / "movies.dat").write_bytes(("\n".join(movies) + "\n").encode("latin-1"))
+    return folder
+
+
+def write_amazon(folder: Path, version: int = 2018) -> Path:
+    """A small Amazon reviews folder (2018 or 2023 field names), one reviews and one metadata file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    reviews = [("A1", "B01", 5.0, 1500000000), ("A1", "B02", 4.0, 1500000100), ("A1", "B03", 2.0, 1500000200),
+               ("A2", "B02", 3.0, 1500000050), ("A2", "B01", 5.0, 1500000300)]  # fmt: skip
+    meta = [("B01", "Espresso Maker", ["Home", "Kitchen"]), ("B02", "Tea Kettle", ["Kitchen"]),
+            ("B03", "Crème Brûlée Torch", []), ("B04", None, ["Garden"])]  # fmt: skip
+    if version == 2018:
+        lines = [{"reviewerID": u, "asin": i, "overall": r, "unixReviewTime": t, "style": {"Size:": "L"}}
+                 for u, i, r, t in reviews]  # fmt: skip
+        metas = [{"asin": i, "title": t, "category": c, "price": "$9.99"} for i, t, c in meta]
+        names = ("Home_and_Kitchen_5.json", "meta_Home_and_Kitchen.json")
+    else:
+        lines = [{"user_id": u, "parent_asin": i, "asin": i + "x", "rating": r, "timestamp": t * 1000, "text": "ok"}
+                 for u, i, r, t in reviews]  # fmt: skip
+        metas = [{"parent_asin": i, "title": t, "categories": c, "price": 9.99} for i, t, c in meta]
+        names = ("Home_and_Kitchen.jsonl", "meta_Home_and_Kitchen.jsonl")
+    (folder / names[0]).write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    (folder / names[1]).write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in metas), encoding="utf-8")
+    return folder
+
+
+def write_movielens_csv(folder: Path, ratings: str, movies: str | None = None) -> Path:
+    """An ml-latest-small-format folder with the given ratings.csv text (and a default movies.csv)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ratings.csv").write_text(ratings, encoding="utf-8")
+    default_movies = (
+        "movieId,title,genres\n1,Toy Story (1995),Animation|Comedy\n2,Heat (1995),Action\n3,Up,(no genres listed)\n"
+    )
+    (folder / "movies.csv").write_text(movies if movies is not None else default_movies, encoding="utf-8")
+    return folder

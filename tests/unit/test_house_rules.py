@@ -1,0 +1,63 @@
+"""House rules that a green run could otherwise miss: light pipeline modules, docstrings, no machine paths."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LIGHT_OK = {"kfp", "pipelines", "components"}
+HEAVY = {"torch", "transformers", "trl", "peft", "diffusers", "deepspeed", "mlflow", "pyarrow", "numpy", "pandas"}
+
+
+def _python_files() -> list[Path]:
+    return sorted(p for d in ("components", "pipelines", "tests") for p in (ROOT / d).rglob("*.py"))
+
+
+def _module_level_imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_pipeline_and_wrapper_modules_import_only_stdlib_and_kfp() -> None:
+    files = list((ROOT / "pipelines").glob("*.py")) + list((ROOT / "components").glob("*/component.py"))
+    assert files
+    for path in files:
+        for name in _module_level_imports(path):
+            top = name.split(".")[0]
+            assert top in sys.stdlib_module_names or top in LIGHT_OK, f"{path.name} imports {name} at module level"
+            assert top not in HEAVY
+            if top == "components":  # project modules they import must be light too
+                target = ROOT / Path(*name.split(".")).with_suffix(".py")
+                assert target.is_file(), name
+                for inner in _module_level_imports(target):
+                    assert inner.split(".")[0] not in HEAVY, f"{name} imports {inner}"
+
+
+def test_every_module_has_a_docstring() -> None:
+    for path in _python_files():
+        if path.name == "__init__.py" and not path.read_text().strip():
+            continue
+        assert ast.get_docstring(ast.parse(path.read_text())), f"{path.relative_to(ROOT)} has no module docstring"
+
+
+def test_no_machine_paths_in_the_project() -> None:
+    banned = ("/wor" + "k/", "/roo" + "t/", "/hom" + "e/")
+    for path in [*_python_files(), ROOT / "README.md", ROOT / "pyproject.toml"]:
+        if path.is_file():
+            text = path.read_text()
+            assert not any(b in text for b in banned), f"{path.relative_to(ROOT)} names a machine path"
+
+
+def test_ruff_lint_and_format_are_clean() -> None:
+    import subprocess
+
+    for args in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
