@@ -72,8 +72,12 @@ def _run(name: str, sets: list[str], workdir: str) -> None:
     print(f"  MLflow store: {result.tracking_uri}  (parent run {result.parent_run_id})")
     if result.tracking_uri.startswith("sqlite:"):
         print(f"  browse it: mlflow ui --backend-store-uri {result.tracking_uri}")
-    if result.metrics:
-        print("  " + ", ".join(f"{key}={value:g}" for key, value in result.metrics.items()))
+    groups: dict[str, list[str]] = {}
+    for key, value in result.metrics.items():
+        model, _, metric = key.rpartition(".")
+        groups.setdefault(model, []).append(f"{metric}={value:.4g}")
+    for model, values in groups.items():
+        print(f"  {model + ': ' if model else ''}{', '.join(values)}")
     print(f"  lineage: recforge lineage {result.parent_run_id} --workdir {workdir}")
 
 

@@ -22,6 +22,8 @@ class Profile:
 PROFILES = {
     "data": Profile(cpu="1", memory="4Gi", retries=1),
     "light": Profile(cpu="500m", memory="1Gi", retries=1),
+    "train": Profile(cpu="4", memory="16Gi", retries=0),
+    "evaluate": Profile(cpu="2", memory="8Gi", retries=1),
 }
 
 

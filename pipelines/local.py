@@ -35,7 +35,7 @@ class LocalRun:
     tracking_uri: str
     parent_run_id: str
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> path
-    metrics: dict[str, float] = field(default_factory=dict)  # key metrics of the step runs
+    metrics: dict[str, float] = field(default_factory=dict)  # key metrics of the step runs ("model.key" per model)
     seconds: float = 0.0
 
 
@@ -111,6 +111,7 @@ def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -
         "MLFLOW_EXPERIMENT_ID": experiment_id,
         "MLFLOW_RUN_ID": parent,
         "RECFORGE_ERROR_DIR": str(error_dir),
+        "RECFORGE_CHECKPOINT_ROOT": str(workdir / "checkpoints"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     data_dir = os.environ.get("RECFORGE_DATA_DIR")
@@ -182,8 +183,9 @@ def _key_metrics(entry: Entry, parent: str, uri: str) -> dict[str, float]:
         [parent_run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'"
     )
     found: dict[str, float] = {}
-    for child in children:
+    for child in sorted(children, key=lambda r: r.info.start_time or 0):
+        model = child.data.tags.get("recforge.model")
         for key in entry.key_metrics:
             if key in child.data.metrics:
-                found[key] = child.data.metrics[key]
-    return {key: found[key] for key in entry.key_metrics if key in found}
+                found[f"{model}.{key}" if model else key] = child.data.metrics[key]
+    return found

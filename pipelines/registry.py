@@ -43,6 +43,19 @@ PIPELINES: dict[str, Entry] = {
             ("components.prepare_data.config:PrepareConfig",),
             ("users", "catalogue_items", "interactions", "splits_train_rows", "splits_test_rows"),
         ),
+        Entry(
+            "sft-rec",
+            "pipelines.sft_rec",
+            "sft_rec_pipeline",
+            "prepare -> popularity, SASRec and LoRA-SFT LLM recommender -> evaluate each -> comparison report",
+            (
+                "components.prepare_data.config:PrepareConfig",
+                "components.train_baseline.config:SASRecConfig",
+                "components.train_sft.config:SFTConfig",
+                "components.evaluate.config:EvalConfig",
+            ),
+            ("hr_10", "ndcg_10", "mrr", "valid_ratio", "hallucination_rate", "avg_pop"),
+        ),
     )
 }
 

@@ -29,7 +29,8 @@ class ConfigError(RecforgeError):
 
 
 class DataError(RecforgeError):
-    """Bad input data, located by file and, where known, line (1-based) and column."""
+    """Bad input data, located by file and, where known, line (1-based, text files) or row (0-based, Parquet)
+    and column."""
 
     def __init__(
         self,
@@ -37,11 +38,14 @@ class DataError(RecforgeError):
         problem: str,
         *,
         line: int | None = None,
+        row: int | None = None,
         column: str | None = None,
     ) -> None:
         where = Path(path).name if path else "<data>"
         if line is not None:
             where += f" line {line}"
+        if row is not None:
+            where += f" row {row}"
         if column is not None:
             where += f", column '{column}'"
         self.path = str(path)

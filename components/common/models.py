@@ -26,6 +26,11 @@ def model_kind(base_model: str) -> str:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ConfigError("base_model", f"{base_model} has no config.json; expected a saved transformers model")
+        if not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin")):
+            raise ConfigError(
+                "base_model",
+                f"{base_model} has config.json but no weights; expected *.safetensors or pytorch_model.bin",
+            )
         return "directory"
     if _HUB_ID.match(base_model) and not base_model.startswith((".", "/", "~")):
         return "hub"

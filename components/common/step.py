@@ -51,6 +51,7 @@ def run_step(
     config_class: type[C],
     params: Mapping[str, Any],
     body: Callable[[C], Any],
+    tags: Mapping[str, str] | None = None,
 ) -> Any:
     """Build `config_class` from `params`, then run `body(config)` inside the step's nested MLflow run."""
     setup_logging()
@@ -58,7 +59,7 @@ def run_step(
 
     try:
         config = config_class.from_params(params, ignore_unknown=False)
-        with step_run(pipeline, step, config.to_params(), kfp_run_id=kfp_run_id):
+        with step_run(pipeline, step, config.to_params(), kfp_run_id=kfp_run_id, tags=tags):
             return body(config)
     except RecforgeError as exc:
         report_error(step, exc.message)

@@ -108,7 +108,13 @@ def _parent_run(pipeline: str, experiment_id: str, kfp_run_id: str, uri: str) ->
 
 
 @contextmanager
-def step_run(pipeline: str, step: str, params: Mapping[str, Any], kfp_run_id: str = "") -> Iterator[Any]:
+def step_run(
+    pipeline: str,
+    step: str,
+    params: Mapping[str, Any],
+    kfp_run_id: str = "",
+    tags: Mapping[str, str] | None = None,
+) -> Iterator[Any]:
     """A nested MLflow run for one pipeline step, active (fluent API) inside the block.
 
     Marked FAILED, with the error message as a tag, when the block raises.
@@ -119,7 +125,7 @@ def step_run(pipeline: str, step: str, params: Mapping[str, Any], kfp_run_id: st
     experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(pipeline, uri)
     parent = _parent_run(pipeline, experiment_id, kfp_run_id, uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
-    tags = {TAG_PARENT: parent, TAG_PIPELINE: pipeline, TAG_STEP: step}
+    tags = {**(tags or {}), TAG_PARENT: parent, TAG_PIPELINE: pipeline, TAG_STEP: step}
     if kfp_run_id:
         tags[TAG_KFP_RUN] = kfp_run_id
     run = client.create_run(experiment_id, run_name=step, tags=tags)
@@ -180,3 +186,22 @@ def flatten_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, fl
         elif isinstance(value, int | float):
             flat[name] = float(value)
     return flat
+
+
+def log_prepared(dataset_dir: str | Path, context: str) -> dict:
+    """Log a prepared Dataset directory as an input (name and digest from its stats.json); returns the stats."""
+    import json
+
+    stats = json.loads((Path(dataset_dir) / "stats.json").read_text(encoding="utf-8"))
+    log_dataset(stats["dataset"], str(dataset_dir), stats["digest"], context=context)
+    return stats
+
+
+def log_model_output(name: str, model_dir: str | Path) -> str:
+    """Record a model folder as the step's output, digested over its files; returns the digest."""
+    from components.common.digests import digest_files
+
+    files = [p for p in Path(model_dir).rglob("*") if p.is_file()]
+    digest = digest_files(files)
+    log_output(name, str(Path(model_dir).resolve()), digest)
+    return digest

@@ -33,14 +33,11 @@ def prepare_and_track(config: PrepareConfig, out_dir: str | Path) -> dict[str, A
 
 def report_and_track(dataset_dir: str | Path, report_path: str | Path) -> str:
     """Render the data report of the prepared Dataset in `dataset_dir` to `report_path`."""
-    import json
-
     from components.common.atomic import atomic_file
     from components.prepare_data.report import render_report
 
     text = render_report(dataset_dir)
-    stats = json.loads((Path(dataset_dir) / "stats.json").read_text(encoding="utf-8"))
-    tracking.log_dataset(stats["dataset"], str(dataset_dir), stats["digest"], context="report")
+    tracking.log_prepared(dataset_dir, context="report")
     with atomic_file(report_path) as handle:
         handle.write(text)
     tracking.log_output("report", str(Path(report_path).resolve()), digest_files([report_path]))

@@ -1,0 +1,1 @@
+"""The evaluate step: ranking metrics, candidate scoring, generative evaluation, bias, and reports."""

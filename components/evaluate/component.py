@@ -1,0 +1,62 @@
+"""KFP wrappers of the evaluate step and the comparison report (logic in core.py, report.py and track.py)."""
+
+from kfp import dsl
+
+from pipelines.images import RUNTIME_IMAGE
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def evaluate_model(
+    pipeline: str,
+    kfp_run_id: str,
+    model_name: str,
+    prepared: dsl.Input[dsl.Dataset],
+    model: dsl.Input[dsl.Model],
+    eval_split: str,
+    eval_users: int,
+    eval_batch_users: int,
+    eval_generate: bool,
+    eval_max_new_tokens: int,
+    eval_seed: int,
+    evaluation: dsl.Output[dsl.Artifact],
+):
+    """Rank each user's candidates with one model; ranking, generative and bias metrics to MLflow."""
+    params = {k: v for k, v in locals().items() if k.startswith("eval_")}
+    from components.common.step import run_step
+    from components.evaluate.config import EvalConfig
+    from components.evaluate.track import evaluate_and_track
+
+    result = run_step(
+        pipeline,
+        f"evaluate-{model_name}",
+        kfp_run_id,
+        EvalConfig,
+        params,
+        lambda c: evaluate_and_track(model_name, model.path, prepared.path, c, evaluation.path),
+        tags={"recforge.model": model_name},
+    )
+    evaluation.metadata.update({"model": model_name, **result["metrics"]})
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def compare_models(
+    pipeline: str,
+    kfp_run_id: str,
+    title: str,
+    report: dsl.Output[dsl.Markdown],
+    first: dsl.Input[dsl.Artifact],
+    second: dsl.Input[dsl.Artifact] = None,
+    third: dsl.Input[dsl.Artifact] = None,
+    fourth: dsl.Input[dsl.Artifact] = None,
+    fifth: dsl.Input[dsl.Artifact] = None,
+    sixth: dsl.Input[dsl.Artifact] = None,
+):
+    """A Markdown table of every evaluated model side by side (also logged to MLflow)."""
+    from components.common.config import StepConfig
+    from components.common.step import run_step
+    from components.evaluate.track import compare_and_track
+
+    paths = [a.path for a in (first, second, third, fourth, fifth, sixth) if a is not None]
+    run_step(
+        pipeline, "compare-models", kfp_run_id, StepConfig, {}, lambda c: compare_and_track(paths, report.path, title)
+    )

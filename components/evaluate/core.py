@@ -1,0 +1,113 @@
+"""The evaluate step: score one model's candidates for every evaluated user and compute what the field reports.
+
+Models are told apart by the `model.json` their training step writes: `popularity`, `sasrec`, or `llm` (any
+causal LM fine-tuned by recforge; scored by length-normalised title log-likelihood with a shared-prompt KV
+cache, and asked to generate an answer that is matched back to the catalogue). Writes `metrics.json` and
+`predictions.parquet` into the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from components.common.atomic import atomic_dir
+from components.common.errors import DataError
+from components.common.prepared import Prepared, SplitArrays
+from components.evaluate.bias import bias_metrics
+from components.evaluate.config import EvalConfig
+from components.evaluate.metrics import ranking_metrics, ranks_from_scores
+from components.train_baseline.popularity import train_popularity
+
+log = logging.getLogger(__name__)
+
+
+def model_info(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / "model.json"
+    if not path.is_file():
+        raise DataError(path, "file not found; expected a model folder written by a recforge training step")
+    return json.loads(path.read_text())
+
+
+def select_rows(split: SplitArrays, config: EvalConfig) -> SplitArrays:
+    if config.eval_users and config.eval_users < len(split):
+        rng = np.random.default_rng(config.eval_seed)
+        return split.take(np.sort(rng.choice(len(split), config.eval_users, replace=False)))
+    return split
+
+
+def _llm_scores(model_dir: Path, info: dict, data: Prepared, split: SplitArrays, config: EvalConfig) -> tuple:
+    from components.common.models import load_base_model
+    from components.evaluate.generative import TitleMatcher, generate_answers, generative_metrics
+    from components.evaluate.scoring import score_shared_prompt
+    from components.train_sft.prompts import completion, split_examples
+
+    model, tokenizer = load_base_model(str(model_dir / "model"))
+    examples = split_examples(data, split, info["template"], info["history_len"])
+    texts = [[completion(data.titles[c]) for c in row] for row in split.candidates]
+    scores = score_shared_prompt(model, tokenizer, examples.prompts, texts, batch_users=config.eval_batch_users)
+    extra: dict[str, Any] = {}
+    answers: list[str] = []
+    if config.eval_generate:
+        answers = generate_answers(model, tokenizer, examples.prompts, max_new_tokens=config.eval_max_new_tokens)
+        matcher = TitleMatcher(data.titles)
+        matched = np.array([matcher.match(a, c) for a, c in zip(answers, split.candidates, strict=True)])
+        extra = generative_metrics(matched, split.targets, split.candidates)
+    return scores, extra, answers
+
+
+def evaluate(model_dir: str | Path, dataset_dir: str | Path, config: EvalConfig, out_dir: str | Path) -> dict:
+    """Evaluate the model in `model_dir` on the prepared dataset; returns {'kind', 'users', 'metrics'}."""
+    started = time.perf_counter()
+    model_dir = Path(model_dir)
+    info = model_info(model_dir)
+    data = Prepared(dataset_dir)
+    split = select_rows(data.split(config.eval_split), config)
+    if len(split) == 0:
+        raise DataError(data.path / f"{config.eval_split}.parquet", "no rows to evaluate; expected at least one")
+    counts = train_popularity(data)
+    answers: list[str] = []
+    extra: dict[str, float] = {}
+    kind = info.get("kind")
+    if kind == "popularity":
+        from components.train_baseline.popularity import load_popularity
+
+        scores = load_popularity(model_dir)[split.candidates].astype(np.float64)
+    elif kind == "sasrec":
+        from components.train_baseline.sasrec import load_sasrec, score_split
+
+        scores = score_split(load_sasrec(model_dir), split)
+    elif kind == "llm":
+        scores, extra, answers = _llm_scores(model_dir, info, data, split, config)
+    else:
+        raise DataError(model_dir / "model.json", f"unknown model kind {kind!r}; expected popularity, sasrec or llm")
+    ranks = ranks_from_scores(scores, split.target_index())
+    top1 = split.candidates[np.arange(len(split)), scores.argmax(axis=1)]
+    metrics = ranking_metrics(ranks)
+    metrics.update(bias_metrics(top1, split.targets, ranks, counts, len(data.split("train"))))
+    # rankers choose among the candidates by construction; LLMs are measured on their generations
+    metrics.update(extra or {"valid_ratio": 1.0, "hallucination_rate": 0.0})
+    result = {"kind": kind, "users": len(split), "candidates": int(split.candidates.shape[1]), "metrics": metrics}
+    with atomic_dir(out_dir) as tmp:
+        columns: dict[str, Any] = {
+            "user_id": pa.array(split.users.astype(np.int32)),
+            "target": pa.array(split.targets.astype(np.int32)),
+            "rank": pa.array(ranks.astype(np.int32)),
+            "top1": pa.array(top1.astype(np.int32)),
+            "candidates": pa.array(split.candidates.astype(np.int32).tolist(), pa.list_(pa.int32())),
+            "scores": pa.array(scores.astype(np.float32).tolist(), pa.list_(pa.float32())),
+        }
+        if answers:
+            columns["answer"] = pa.array(answers)
+        pq.write_table(pa.table(columns), tmp / "predictions.parquet")
+        (tmp / "metrics.json").write_text(json.dumps(result, indent=2))
+    log.info("evaluated %s on %d users in %.1fs: %s", kind, len(split), time.perf_counter() - started,
+             ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))  # fmt: skip
+    return result

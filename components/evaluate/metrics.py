@@ -1,0 +1,63 @@
+"""Ranking metrics for one relevant item per user (next-item recommendation over a candidate set).
+
+`ranks` holds the 1-based rank of each user's relevant item; 0 or None means it was not ranked (a miss).
+HR@k = share of users whose item is in the top k; NDCG@k = mean of 1/log2(rank+1) for ranks <= k (the ideal
+DCG is 1 with a single relevant item); MRR = mean of 1/rank over all users, misses counting 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _ranks(ranks: Sequence[int | None] | np.ndarray) -> np.ndarray:
+    values = np.array([0 if r is None else r for r in ranks], dtype=np.float64)  # (users,)
+    if values.size == 0:
+        raise ValueError("ranks is empty; expected one rank per user")
+    if (values < 0).any() or (values != np.floor(values)).any():
+        raise ValueError("ranks must be whole numbers >= 1 (or 0/None for a miss)")
+    return values
+
+
+def hit_ratio_at_k(ranks: Sequence[int | None] | np.ndarray, k: int) -> float:
+    r = _ranks(ranks)
+    return float(((r >= 1) & (r <= k)).mean())
+
+
+def ndcg_at_k(ranks: Sequence[int | None] | np.ndarray, k: int) -> float:
+    r = _ranks(ranks)
+    hit = (r >= 1) & (r <= k)
+    gains = np.zeros_like(r)
+    gains[hit] = 1.0 / np.log2(r[hit] + 1.0)
+    return float(gains.mean())
+
+
+def mrr(ranks: Sequence[int | None] | np.ndarray) -> float:
+    r = _ranks(ranks)
+    reciprocal = np.zeros_like(r)
+    reciprocal[r >= 1] = 1.0 / r[r >= 1]
+    return float(reciprocal.mean())
+
+
+def ranks_from_scores(scores: np.ndarray, target_index: np.ndarray) -> np.ndarray:
+    """1-based rank of the target in each row of `scores` (rows, candidates); ties count against the target.
+
+    A pessimistic tie rule: a target tied with k others gets the worst of those ranks, so a constant scorer
+    never looks good.
+    """
+    target = scores[np.arange(len(scores)), target_index][:, None]  # (rows, 1)
+    return (scores > target).sum(axis=1) + (scores == target).sum(axis=1)
+
+
+def ranking_metrics(ranks: Sequence[int | None] | np.ndarray) -> dict[str, float]:
+    """The ranking metrics recforge logs for every model."""
+    return {
+        "hr_1": hit_ratio_at_k(ranks, 1),
+        "hr_5": hit_ratio_at_k(ranks, 5),
+        "hr_10": hit_ratio_at_k(ranks, 10),
+        "ndcg_5": ndcg_at_k(ranks, 5),
+        "ndcg_10": ndcg_at_k(ranks, 10),
+        "mrr": mrr(ranks),
+    }

@@ -1,0 +1,125 @@
+"""LLaRA-style recommendation prompts and the SFT examples built from them.
+
+Prompt (LLaRA's text-only form, Liao et al. 2024): "This user has watched <t1>, ..., <tN> in the previous.
+Please predict the next movie this user will watch. Choose the answer from the following 20 movie titles:
+<c1>, ..., <c20>. Answer:" with completion " <target title>" (TRL appends the end-of-sequence token).
+Nouns and verbs follow the dataset's domain; templates are configurable with {history}, {candidates}, {n}.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from components.common.errors import ConfigError
+from components.common.prepared import Prepared, SplitArrays
+from components.prepare_data.candidates import candidate_sets, seen_keys
+
+TEMPLATES = {
+    "movie": (
+        "This user has watched {history} in the previous. Please predict the next movie this user will watch. "
+        "Choose the answer from the following {n} movie titles: {candidates}. Answer:"
+    ),
+    "artist": (
+        "This user has listened to {history} in the previous. Please predict the next artist this user will "
+        "listen to. Choose the answer from the following {n} artist names: {candidates}. Answer:"
+    ),
+    "product": (
+        "This user has bought {history} in the previous. Please predict the next product this user will buy. "
+        "Choose the answer from the following {n} product titles: {candidates}. Answer:"
+    ),
+}
+DOMAINS = {"lastfm-hetrec-2k": "artist", "amazon-reviews": "product"}
+FIELDS = {"history", "candidates", "n"}
+
+
+def check_template(template: str, where: str) -> None:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ConfigError(where, f"not a valid template ({exc})") from None
+    unknown = names - FIELDS
+    if unknown or not {"history", "candidates"} <= names:
+        raise ConfigError(
+            where, f"uses {sorted(names)}; expected {{history}} and {{candidates}} (and optionally {{n}}) only"
+        )
+
+
+def template_for(dataset: str, template: str = "") -> str:
+    return template or TEMPLATES[DOMAINS.get(dataset, "movie")]
+
+
+def render(template: str, titles: Sequence[str], history: Sequence[int], candidates: Sequence[int]) -> str:
+    return template.format(
+        history=", ".join(titles[i] for i in history),
+        candidates=", ".join(titles[i] for i in candidates),
+        n=len(candidates),
+    )
+
+
+def completion(title: str) -> str:
+    return " " + title
+
+
+@dataclass
+class Examples:
+    """Prompt/completion pairs and what they were built from."""
+
+    prompts: list[str]
+    completions: list[str]
+    users: np.ndarray  # (n,)
+    targets: np.ndarray  # (n,)
+    candidates: np.ndarray  # (n, n_candidates)
+
+
+def split_examples(
+    data: Prepared, split: SplitArrays, template: str, history_len: int, rows: np.ndarray | None = None
+) -> Examples:
+    """One example per split row, with the row's stored candidates."""
+    rows = np.arange(len(split)) if rows is None else rows
+    titles = data.titles
+    prompts = [render(template, titles, split.history(int(r))[-history_len:], split.candidates[r]) for r in rows]
+    return Examples(
+        prompts,
+        [completion(titles[t]) for t in split.targets[rows]],
+        split.users[rows],
+        split.targets[rows],
+        split.candidates[rows],
+    )
+
+
+def training_examples(
+    data: Prepared, template: str, history_len: int, max_examples: int, num_negatives: int, seed: int
+) -> Examples:
+    """Next-item examples from every prefix of the train sequences (history + target), sampled uniformly
+    without replacement up to `max_examples`, each with fresh seeded candidates the user never interacted with."""
+    train = data.split("train")
+    lengths = np.diff(train.offsets) + 1  # sequence = history + target
+    per_row = lengths - 1  # targets at positions 1..len-1
+    total = int(per_row.sum())
+    rng = np.random.default_rng(seed)
+    picks = np.sort(rng.choice(total, size=min(max_examples, total), replace=False))
+    row_of = np.repeat(np.arange(len(train)), per_row)[picks]
+    first = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+    position = picks - first[row_of] + 1  # index of the target inside the sequence
+    sequences = {int(r): np.append(train.history(int(r)), train.targets[r]) for r in np.unique(row_of)}
+    targets = np.array([sequences[int(r)][p] for r, p in zip(row_of, position, strict=True)], dtype=np.int64)
+    users = train.users[row_of]
+    seen = seen_keys(*data.interactions, data.n_items)
+    cands = candidate_sets(targets, users, seen, data.n_items, num_negatives, seed, stream=7)
+    titles = data.titles
+    prompts = [
+        render(template, titles, sequences[int(r)][max(0, p - history_len) : p], c)
+        for r, p, c in zip(row_of, position, cands, strict=True)
+    ]
+    order = rng.permutation(len(prompts))
+    return Examples(
+        [prompts[i] for i in order],
+        [completion(titles[t]) for t in targets[order]],
+        users[order],
+        targets[order],
+        cands[order],
+    )

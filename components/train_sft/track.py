@@ -1,0 +1,23 @@
+"""What the SFT step records in MLflow: the prepared input, the training summary, the model output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+
+from components.common import tracking
+from components.train_sft.config import SFTConfig
+from components.train_sft.launch import run_sft
+
+
+def sft_and_track(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path) -> dict:
+    tracking.log_prepared(dataset_dir, context="training")
+    record = run_sft(config, dataset_dir, out_dir, mlflow_run_id=mlflow.active_run().info.run_id)
+    summary = {k: record[k] for k in ("examples", "global_step", "train_loss", "eval_loss", "trainable_parameters")}
+    if record.get("initial_eval_loss") is not None:
+        summary["initial_eval_loss"] = record["initial_eval_loss"]
+    mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+    mlflow.set_tag("recforge.resumed_from", str(record.get("resumed_from")))
+    digest = tracking.log_model_output("model", out_dir)
+    return {"digest": digest, **summary}

@@ -1,0 +1,188 @@
+"""LoRA SFT with TRL's SFTTrainer on LLaRA-style prompt -> title completions, single process or under torchrun.
+
+Loss on the completion only (TRL's prompt-completion format). Checkpoints go to a stable folder keyed by the
+config and the dataset digest, so re-running an interrupted step resumes from its last checkpoint. Under
+torchrun (gloo on CPU, NCCL on GPU) every rank trains on its share of each global batch; rank 0 alone logs to
+MLflow and writes the merged model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from components.common.models import load_base_model, save_model
+from components.common.prepared import Prepared
+from components.train_sft.config import SFTConfig
+from components.train_sft.prompts import split_examples, template_for, training_examples
+
+log = logging.getLogger(__name__)
+NUM_NEGATIVES = 19
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path) -> Path:
+    """Where checkpoints live: the configured folder, a stable per-config folder, or inside the output."""
+    if config.sft_checkpoint_dir:
+        return Path(config.sft_checkpoint_dir)
+    root = os.environ.get("RECFORGE_CHECKPOINT_ROOT")
+    if not root:
+        return out_dir.parent / f".{out_dir.name}.checkpoints"
+    params = {k: v for k, v in config.to_params().items() if k not in ("sft_checkpoint_dir", "sft_nproc")}
+    key = hashlib.sha256(json.dumps([params, data.stats["digest"]], sort_keys=True).encode()).hexdigest()[:16]
+    return Path(root) / "sft" / key
+
+
+class MlflowMetrics:
+    """Trainer callback: loss, learning rate and eval loss into the step's MLflow run (rank 0 only)."""
+
+    def __new__(cls, run_id: str | None) -> Any:
+        from transformers import TrainerCallback
+
+        class _Callback(TrainerCallback):
+            def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+                if not run_id or not state.is_world_process_zero or not logs:
+                    return
+                import mlflow
+
+                client = mlflow.MlflowClient()
+                for key, value in logs.items():
+                    if isinstance(value, int | float) and key in ("loss", "learning_rate", "eval_loss", "grad_norm"):
+                        name = key if key.startswith("eval") else f"train_{key}"
+                        client.log_metric(run_id, name, float(value), step=state.global_step)
+
+        return _Callback()
+
+
+def _datasets(config: SFTConfig, data: Prepared) -> tuple[Any, Any, int]:
+    from datasets import Dataset
+
+    template = template_for(data.stats["dataset"], config.sft_template)
+    train = training_examples(
+        data, template, config.sft_history_len, config.sft_max_examples, NUM_NEGATIVES, config.sft_seed
+    )
+    valid = data.split("valid")
+    rows = list(range(min(config.sft_eval_examples, len(valid))))
+    import numpy as np
+
+    held_out = split_examples(data, valid, template, config.sft_history_len, np.array(rows, dtype=np.int64))
+    return (
+        Dataset.from_dict({"prompt": train.prompts, "completion": train.completions}),
+        Dataset.from_dict({"prompt": held_out.prompts, "completion": held_out.completions}),
+        len(train.prompts),
+    )
+
+
+def train_sft(
+    config: SFTConfig,
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    callbacks: Sequence[Any] = (),
+    progress: bool = True,
+    mlflow_run_id: str | None = None,
+) -> dict:
+    """Fine-tune and write `out_dir/model` (merged weights + tokenizer) and `out_dir/training.json`."""
+    import torch
+    import trl
+    from peft import LoraConfig
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from components.train_sft.completion_head import CompletionHeadSFTTrainer
+
+    out_dir = Path(out_dir)
+    data = Prepared(dataset_dir)
+    train_ds, eval_ds, n_examples = _datasets(config, data)
+    model, tokenizer = load_base_model(
+        config.base_model, corpus=data.titles, seed=config.sft_seed, vocab_size=config.sft_vocab_size
+    )
+    tied = bool(getattr(model.config, "tie_word_embeddings", False))
+    peft_config = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=[t.strip() for t in config.lora_targets.split(",") if t.strip()],
+        modules_to_save=["embed_tokens", "lm_head"] if config.sft_train_embeddings else None,
+        ensure_weight_tying=tied and config.sft_train_embeddings,
+        task_type="CAUSAL_LM",
+    )
+    ckpt = checkpoint_dir(config, data, out_dir)
+    cuda = torch.cuda.is_available()
+    args = trl.SFTConfig(
+        output_dir=str(ckpt),
+        per_device_train_batch_size=config.sft_batch_size,
+        per_device_eval_batch_size=config.sft_batch_size,
+        gradient_accumulation_steps=config.sft_grad_accum,
+        learning_rate=config.sft_lr,
+        num_train_epochs=config.sft_epochs,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        logging_steps=10,
+        save_strategy="steps",
+        save_steps=config.sft_save_steps,
+        save_total_limit=1,
+        eval_strategy="no",
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        gradient_checkpointing=False,
+        use_cpu=not cuda,
+        ddp_backend="gloo" if world_size() > 1 and not cuda else None,
+        report_to=[],
+        seed=config.sft_seed,
+        data_seed=config.sft_seed,
+        max_length=config.sft_max_length,
+        completion_only_loss=True,
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+    trainer = CompletionHeadSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[MlflowMetrics(mlflow_run_id), *callbacks],
+    )
+    last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
+    if last:
+        log.info("resuming from %s", last)
+    initial = trainer.evaluate()["eval_loss"] if not last else None
+    result = trainer.train(resume_from_checkpoint=last)
+    final = trainer.evaluate()["eval_loss"]
+    record = {
+        "examples": n_examples,
+        "eval_examples": len(eval_ds),
+        "global_step": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "initial_eval_loss": initial,
+        "eval_loss": final,
+        "resumed_from": last,
+        "world_size": world_size(),
+        "log_history": [h for h in trainer.state.log_history if "loss" in h],
+        "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+    }
+    if rank() == 0:
+        merged = trainer.model.merge_and_unload()
+        save_model(merged, tokenizer, out_dir / "model")
+        (out_dir / "training.json").write_text(json.dumps(record, indent=2))
+        describe = {
+            "kind": "llm",
+            "base_model": config.base_model,
+            "template": template_for(data.stats["dataset"], config.sft_template),
+            "history_len": config.sft_history_len,
+        }
+        (out_dir / "model.json").write_text(json.dumps(describe, indent=2))
+    log.info("SFT done: %d steps, eval loss %s -> %.4f", record["global_step"], initial, final)
+    return record
