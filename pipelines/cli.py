@@ -75,7 +75,8 @@ def _run(name: str, sets: list[str], workdir: str) -> None:
     groups: dict[str, list[str]] = {}
     for key, value in result.metrics.items():
         model, _, metric = key.rpartition(".")
-        groups.setdefault(model, []).append(f"{metric}={value:.4g}")
+        shown = str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+        groups.setdefault(model, []).append(f"{metric}={shown}")
     for model, values in groups.items():
         print(f"  {model + ': ' if model else ''}{', '.join(values)}")
     print(f"  lineage: recforge lineage {result.parent_run_id} --workdir {workdir}")

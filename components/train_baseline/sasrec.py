@@ -139,8 +139,13 @@ def score_split(model: SASRec, split: SplitArrays, batch_size: int = 256) -> np.
     return np.concatenate(out) if out else np.zeros((0, split.candidates.shape[1]))
 
 
-def train_sasrec(data: Prepared, config: SASRecConfig, progress: bool = True) -> tuple[SASRec, dict]:
-    """Train on the train split, select on the valid split; returns the model and its training record."""
+def train_sasrec(data: Prepared, config: SASRecConfig, progress: bool | None = None) -> tuple[SASRec, dict]:
+    """Train on the train split, select on the valid split; returns the model and its training record.
+
+    `progress`: a bar (default: when stderr is a terminal); validation checks are logged either way."""
+    import sys
+
+    progress = sys.stderr.isatty() if progress is None else progress
     torch.manual_seed(config.sasrec_seed)
     rng = np.random.default_rng(config.sasrec_seed)
     users, sequences = _training_sequences(data)

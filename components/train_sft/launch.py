@@ -22,7 +22,8 @@ RUN_ID_ENV = "RECFORGE_MLFLOW_RUN_ID"
 def torchrun_command(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, config_path: Path) -> list[str]:
     return [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={config.sft_nproc}",
-        "-m", "components.train_sft", "--config", str(config_path), "--dataset", str(dataset_dir), "--out", str(out_dir),
+        "-m", "components.train_sft",
+        "--config", str(config_path), "--dataset", str(dataset_dir), "--out", str(out_dir),
     ]  # fmt: skip
 
 

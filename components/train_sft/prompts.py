@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +74,24 @@ class Examples:
     users: np.ndarray  # (n,)
     targets: np.ndarray  # (n,)
     candidates: np.ndarray  # (n, n_candidates)
+    histories: list[np.ndarray]  # the history items each prompt names, oldest first
+
+
+def fit_to_length(
+    examples: Examples, titles: Sequence[str], template: str, tokenizer: Any, max_length: int
+) -> tuple[Examples, int]:
+    """Drop the oldest history titles of prompts whose prompt + completion + EOS exceed `max_length` tokens
+    (rather than letting the trainer cut the completion off). Returns the examples and how many were shortened."""
+    shortened = 0
+    for i, (prompt, answer) in enumerate(zip(examples.prompts, examples.completions, strict=True)):
+        history = examples.histories[i]
+        while len(tokenizer(prompt + answer, add_special_tokens=False).input_ids) + 1 > max_length and len(history) > 1:
+            history = history[1:]
+            prompt = render(template, titles, history, examples.candidates[i])
+        if len(history) < len(examples.histories[i]):
+            examples.prompts[i], examples.histories[i] = prompt, history
+            shortened += 1
+    return examples, shortened
 
 
 def split_examples(
@@ -81,13 +100,15 @@ def split_examples(
     """One example per split row, with the row's stored candidates."""
     rows = np.arange(len(split)) if rows is None else rows
     titles = data.titles
-    prompts = [render(template, titles, split.history(int(r))[-history_len:], split.candidates[r]) for r in rows]
+    histories = [split.history(int(r))[-history_len:] for r in rows]
+    prompts = [render(template, titles, h, split.candidates[r]) for h, r in zip(histories, rows, strict=True)]
     return Examples(
         prompts,
         [completion(titles[t]) for t in split.targets[rows]],
         split.users[rows],
         split.targets[rows],
         split.candidates[rows],
+        histories,
     )
 
 
@@ -111,10 +132,8 @@ def training_examples(
     seen = seen_keys(*data.interactions, data.n_items)
     cands = candidate_sets(targets, users, seen, data.n_items, num_negatives, seed, stream=7)
     titles = data.titles
-    prompts = [
-        render(template, titles, sequences[int(r)][max(0, p - history_len) : p], c)
-        for r, p, c in zip(row_of, position, cands, strict=True)
-    ]
+    histories = [sequences[int(r)][max(0, p - history_len) : p] for r, p in zip(row_of, position, strict=True)]
+    prompts = [render(template, titles, h, c) for h, c in zip(histories, cands, strict=True)]
     order = rng.permutation(len(prompts))
     return Examples(
         [prompts[i] for i in order],
@@ -122,4 +141,5 @@ def training_examples(
         users[order],
         targets[order],
         cands[order],
+        [histories[i] for i in order],
     )

@@ -14,7 +14,8 @@ from components.train_sft.launch import run_sft
 def sft_and_track(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path) -> dict:
     tracking.log_prepared(dataset_dir, context="training")
     record = run_sft(config, dataset_dir, out_dir, mlflow_run_id=mlflow.active_run().info.run_id)
-    summary = {k: record[k] for k in ("examples", "global_step", "train_loss", "eval_loss", "trainable_parameters")}
+    keys = ("examples", "train_prompts_shortened", "global_step", "train_loss", "eval_loss", "trainable_parameters")
+    summary = {k: record[k] for k in keys}
     if record.get("initial_eval_loss") is not None:
         summary["initial_eval_loss"] = record["initial_eval_loss"]
     mlflow.log_metrics({k: float(v) for k, v in summary.items()})

@@ -19,7 +19,7 @@ from typing import Any
 from components.common.models import load_base_model, save_model
 from components.common.prepared import Prepared
 from components.train_sft.config import SFTConfig
-from components.train_sft.prompts import split_examples, template_for, training_examples
+from components.train_sft.prompts import fit_to_length, split_examples, template_for, training_examples
 
 log = logging.getLogger(__name__)
 NUM_NEGATIVES = 19
@@ -66,7 +66,39 @@ class MlflowMetrics:
         return _Callback()
 
 
-def _datasets(config: SFTConfig, data: Prepared) -> tuple[Any, Any, int]:
+class ProgressLog:
+    """Trainer callback: a progress line every 5% of the steps, for logs that are not a terminal (KFP pods)."""
+
+    def __new__(cls) -> Any:
+        import time
+
+        from transformers import TrainerCallback
+
+        class _Callback(TrainerCallback):
+            started = 0.0
+
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                self.started = time.perf_counter()
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                every = max(1, state.max_steps // 20)
+                if not state.is_world_process_zero or (
+                    state.global_step % every and state.global_step != state.max_steps
+                ):
+                    return
+                elapsed = time.perf_counter() - self.started
+                done = state.global_step / max(state.max_steps, 1)
+                losses = [h["loss"] for h in state.log_history if "loss" in h]
+                loss = f", loss {losses[-1]:.4f}" if losses else ""
+                eta = elapsed / max(done, 1e-9) * (1 - done)
+                log.info("SFT step %d/%d (%.0f%%)%s, %.0fs elapsed, ~%.0fs left",
+                         state.global_step, state.max_steps, 100 * done, loss, elapsed, eta)  # fmt: skip
+
+        return _Callback()
+
+
+def _datasets(config: SFTConfig, data: Prepared, tokenizer: Any) -> tuple[Any, Any, dict]:
+    import numpy as np
     from datasets import Dataset
 
     template = template_for(data.stats["dataset"], config.sft_template)
@@ -74,14 +106,17 @@ def _datasets(config: SFTConfig, data: Prepared) -> tuple[Any, Any, int]:
         data, template, config.sft_history_len, config.sft_max_examples, NUM_NEGATIVES, config.sft_seed
     )
     valid = data.split("valid")
-    rows = list(range(min(config.sft_eval_examples, len(valid))))
-    import numpy as np
-
-    held_out = split_examples(data, valid, template, config.sft_history_len, np.array(rows, dtype=np.int64))
+    rows = np.arange(min(config.sft_eval_examples, len(valid)), dtype=np.int64)
+    held_out = split_examples(data, valid, template, config.sft_history_len, rows)
+    counts = {"examples": len(train.prompts)}
+    for name, examples in (("train", train), ("eval", held_out)):
+        _, counts[f"{name}_prompts_shortened"] = fit_to_length(
+            examples, data.titles, template, tokenizer, config.sft_max_length
+        )
     return (
         Dataset.from_dict({"prompt": train.prompts, "completion": train.completions}),
         Dataset.from_dict({"prompt": held_out.prompts, "completion": held_out.completions}),
-        len(train.prompts),
+        counts,
     )
 
 
@@ -91,10 +126,12 @@ def train_sft(
     out_dir: str | Path,
     *,
     callbacks: Sequence[Any] = (),
-    progress: bool = True,
+    progress: bool | None = None,
     mlflow_run_id: str | None = None,
 ) -> dict:
     """Fine-tune and write `out_dir/model` (merged weights + tokenizer) and `out_dir/training.json`."""
+    import sys
+
     import torch
     import trl
     from peft import LoraConfig
@@ -102,12 +139,14 @@ def train_sft(
 
     from components.train_sft.completion_head import CompletionHeadSFTTrainer
 
+    if progress is None:  # a bar in a terminal, periodic log lines in pipeline logs
+        progress = sys.stderr.isatty()
     out_dir = Path(out_dir)
     data = Prepared(dataset_dir)
-    train_ds, eval_ds, n_examples = _datasets(config, data)
     model, tokenizer = load_base_model(
         config.base_model, corpus=data.titles, seed=config.sft_seed, vocab_size=config.sft_vocab_size
     )
+    train_ds, eval_ds, counts = _datasets(config, data, tokenizer)
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     peft_config = LoraConfig(
         r=config.lora_r,
@@ -153,7 +192,7 @@ def train_sft(
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[MlflowMetrics(mlflow_run_id), *callbacks],
+        callbacks=[MlflowMetrics(mlflow_run_id), *([] if progress else [ProgressLog()]), *callbacks],
     )
     last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
     if last:
@@ -162,7 +201,7 @@ def train_sft(
     result = trainer.train(resume_from_checkpoint=last)
     final = trainer.evaluate()["eval_loss"]
     record = {
-        "examples": n_examples,
+        **counts,
         "eval_examples": len(eval_ds),
         "global_step": trainer.state.global_step,
         "train_loss": result.training_loss,

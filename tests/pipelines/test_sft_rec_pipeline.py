@@ -1,0 +1,59 @@
+"""The sft-rec pipeline through KFP's local runner with reduced settings (few users, few steps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from components.common.tracking import default_tracking_uri
+from pipelines import registry
+from pipelines.local import run_local
+
+REDUCED = {
+    "sasrec_epochs": 6,
+    "sasrec_eval_every": 3,
+    "sft_max_examples": 96,
+    "sft_epochs": 1.0,
+    "sft_vocab_size": 1024,
+    "eval_users": 60,
+    "eval_max_new_tokens": 8,
+}
+KEYS = {"hr_1", "hr_5", "hr_10", "ndcg_5", "ndcg_10", "mrr", "valid_ratio", "hallucination_rate", "avg_pop"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    return run_local(registry.get("sft-rec"), REDUCED, tmp_path_factory.mktemp("sftrec") / "runs")
+
+
+def test_every_model_is_evaluated_and_tracked(run) -> None:
+    client = mlflow.MlflowClient(default_tracking_uri(run.workdir))
+    experiment = client.get_experiment_by_name("sft-rec")
+    children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{run.parent_run_id}'")
+    steps = {r.data.tags["recforge.step"]: r for r in children}
+    assert set(steps) == {
+        "prepare-dataset", "train-popularity", "train-sasrec", "train-sft",
+        "evaluate-popularity", "evaluate-sasrec", "evaluate-sft", "compare-models",
+    }  # fmt: skip
+    assert all(r.info.status == "FINISHED" for r in children)
+    for name in ("popularity", "sasrec", "sft"):
+        evaluation = steps[f"evaluate-{name}"]
+        assert evaluation.data.tags["recforge.model"] == name
+        assert KEYS <= set(evaluation.data.metrics)
+        assert evaluation.data.metrics["users"] == 60
+    assert steps["evaluate-popularity"].data.metrics["hr_10"] > 0.6
+    sft = steps["train-sft"]
+    assert sft.data.metrics["eval_loss"] < sft.data.metrics["initial_eval_loss"]
+    assert sft.data.params["base_model"] == "tiny" and sft.data.params["sft_max_examples"] == "96"
+    assert "recforge.output.model.digest" in sft.data.tags
+    assert run.metrics["popularity.hr_10"] == steps["evaluate-popularity"].data.metrics["hr_10"]
+
+
+def test_report_compares_all_models(run) -> None:
+    text = Path(run.outputs["report"]).read_text()
+    for name in ("popularity", "sasrec", "sft", "random (expected)"):
+        assert f"| {name} |" in text
+    assert "60 users, 20 candidates each" in text
+    assert (Path(run.outputs["sft_model"]) / "model" / "model.safetensors").is_file()
