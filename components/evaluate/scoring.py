@@ -15,28 +15,21 @@ import numpy as np
 import torch
 
 
-def _prompt_batch(tokenizer: Any, prompts: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    ids = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
-    width = max(len(i) for i in ids)
-    pad = tokenizer.pad_token_id
-    batch = torch.full((len(ids), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, seq in enumerate(ids):  # left padding: every prompt ends at the last column
-        batch[row, width - len(seq) :] = torch.tensor(seq)
-        mask[row, width - len(seq) :] = 1
-    return batch.to(device), mask.to(device)
+def pad(sequences: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists -> (ids, attention mask), both (rows, longest); left padding ends every row at the last column."""
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        cols = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, cols] = torch.tensor(seq, dtype=torch.long)
+        mask[row, cols] = 1
+    return ids, mask
 
 
-def _candidate_batch(tokenizer: Any, texts: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    eos = tokenizer.eos_token_id
-    ids = [[*tokenizer(t, add_special_tokens=False).input_ids, eos] for t in texts]
-    width = max(len(i) for i in ids)
-    batch = torch.full((len(ids), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, seq in enumerate(ids):  # right padding
-        batch[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-    return batch.to(device), mask.to(device)
+def _tokens(tokenizer: Any, text: str, eos: bool = False) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    return [*ids, tokenizer.eos_token_id] if eos else ids
 
 
 @torch.no_grad()
@@ -50,12 +43,14 @@ def score_shared_prompt(
     out = np.zeros((len(prompts), n_cands), dtype=np.float64)
     for start in range(0, len(prompts), batch_users):
         stop = min(start + batch_users, len(prompts))
-        ids, mask = _prompt_batch(tokenizer, prompts[start:stop], device)  # (B, P)
+        ids, mask = pad([_tokens(tokenizer, p) for p in prompts[start:stop]], tokenizer.pad_token_id, left=True)
+        ids, mask = ids.to(device), mask.to(device)  # (B, P)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         prompt_out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
         first_logp = torch.log_softmax(prompt_out.logits[:, -1].float(), dim=-1)  # (B, V)
         texts = [t for row in candidates[start:stop] for t in row]
-        cand, cmask = _candidate_batch(tokenizer, texts, device)  # (B*C, L)
+        cand, cmask = pad([_tokens(tokenizer, t, eos=True) for t in texts], tokenizer.pad_token_id, left=False)
+        cand, cmask = cand.to(device), cmask.to(device)  # (B*C, L)
         cache = getattr(prompt_out, "cache", None) or prompt_out.past_key_values
         cache.batch_repeat_interleave(n_cands)
         full_mask = torch.cat([mask.repeat_interleave(n_cands, 0), cmask], dim=1)  # (B*C, P+L)
@@ -82,24 +77,13 @@ def score_full(
     n_cands = len(candidates[0])
     pairs = [(p, t) for p, row in zip(prompts, candidates, strict=True) for t in row]
     scores = np.zeros(len(pairs), dtype=np.float64)
-    eos = tokenizer.eos_token_id
     for start in range(0, len(pairs), batch_sequences):
         chunk = pairs[start : start + batch_sequences]
-        seqs, spans = [], []
-        for prompt, text in chunk:
-            p = tokenizer(prompt, add_special_tokens=False).input_ids
-            c = [*tokenizer(text, add_special_tokens=False).input_ids, eos]
-            seqs.append(p + c)
-            spans.append((len(p), len(c)))
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, seq in enumerate(seqs):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
+        parts = [(_tokens(tokenizer, prompt), _tokens(tokenizer, text, eos=True)) for prompt, text in chunk]
+        ids, mask = pad([p + c for p, c in parts], tokenizer.pad_token_id, left=False)  # (rows, T)
         logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
-        for row, (p_len, c_len) in enumerate(spans):
-            targets = ids[row, p_len : p_len + c_len].to(device)
-            picked = logp[row, p_len - 1 : p_len + c_len - 1].gather(-1, targets[:, None])
+        for row, (p, c) in enumerate(parts):
+            targets = ids[row, len(p) : len(p) + len(c)].to(device)
+            picked = logp[row, len(p) - 1 : len(p) + len(c) - 1].gather(-1, targets[:, None])
             scores[start + row] = picked.mean().item()
     return scores.reshape(len(prompts), n_cands)

@@ -28,7 +28,7 @@ class SFTConfig(StepConfig):
     sft_lr: float = setting(2e-3, "peak learning rate (cosine schedule, 5% warm-up)")
     sft_batch_size: int = setting(16, "examples per process and step")
     sft_grad_accum: int = setting(1, "gradient accumulation steps")
-    sft_max_length: int = setting(512, "tokens per example (prompt + completion); longer prompts are cut from the left")
+    sft_max_length: int = setting(512, "tokens per example; longer prompts lose their oldest history titles")
     lora_r: int = setting(8, "LoRA rank")
     lora_alpha: int = setting(32, "LoRA alpha")
     lora_dropout: float = setting(0.1, "LoRA dropout")

@@ -61,3 +61,14 @@ def test_ruff_lint_and_format_are_clean() -> None:
     for args in (["check", "."], ["format", "--check", "."]):
         done = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_readme_documents_every_pipeline_parameter() -> None:
+    from pipelines import registry
+
+    readme = (ROOT / "README.md").read_text()
+    for entry in registry.PIPELINES.values():
+        assert f"`{entry.name}`" in readme, entry.name
+        for cls in entry.config_classes():
+            for name in cls.docs():
+                assert f"| {name} |" in readme, f"README lacks parameter {name} of {entry.name}"
