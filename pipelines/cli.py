@@ -34,8 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir", default=DEFAULT_WORKDIR, help=f"where outputs go (default ./{DEFAULT_WORKDIR})")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
 
-    lin = sub.add_parser("lineage", help="print the chain from raw source to outputs of an MLflow run")
-    lin.add_argument("run_id")
+    lin = sub.add_parser(
+        "lineage", help="print the chain from raw source to outputs of an MLflow run or a registered model"
+    )
+    lin.add_argument("run_id", help="a run id, or a registered model as name or name/version")
     lin.add_argument("--workdir", default=DEFAULT_WORKDIR, help="holds mlflow.db unless MLFLOW_TRACKING_URI is set")
     return parser
 
@@ -83,7 +85,7 @@ def _run(name: str, sets: list[str], workdir: str) -> None:
 
 
 def _lineage(run_id: str, workdir: str) -> None:
-    from components.common.lineage import format_lineage, lineage
+    from components.common.lineage import format_lineage, lineage, model_lineage
     from components.common.tracking import tracking_uri
 
     db = Path(workdir) / "mlflow.db"
@@ -91,7 +93,11 @@ def _lineage(run_id: str, workdir: str) -> None:
         raise RecforgeError(
             f"lineage: no MLflow store at {db}; expected --workdir of a local run or MLFLOW_TRACKING_URI"
         )
-    print(format_lineage(lineage(run_id, tracking_uri(workdir))))
+    uri = tracking_uri(workdir)
+    if len(run_id) == 32 and all(c in "0123456789abcdef" for c in run_id):
+        print(format_lineage(lineage(run_id, uri)))
+    else:
+        print(model_lineage(run_id, uri))
 
 
 def main(argv: list[str] | None = None) -> int:

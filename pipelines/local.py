@@ -22,7 +22,7 @@ from components.common.config import coerce
 from components.common.errors import ConfigError, RecforgeError
 from pipelines.registry import Entry
 
-_KFP_TYPES = {"String": str, "Integer": int, "Double": float, "Float": float, "Boolean": bool}
+_KFP_TYPES = {"String": str, "Integer": int, "Double": float, "Float": float, "Boolean": bool, "List": list}
 _PATH_PARAMS = ("data_dir",)
 
 
@@ -59,8 +59,23 @@ def parse_overrides(entry: Entry, assignments: list[str]) -> dict[str, Any]:
                 f"--set {key}",
                 f"unknown parameter of {entry.name}; expected one of {', '.join(sorted(known))}",
             )
-        values[key] = coerce(raw, known[key][0], f"--set {key}")
+        kind = known[key][0]
+        values[key] = _as_list(raw, f"--set {key}") if kind is list else coerce(raw, kind, f"--set {key}")
     return values
+
+
+def _as_list(raw: str, where: str) -> list:
+    """A JSON list, or comma-separated words: '["dpo", "ipo"]' or 'dpo,ipo'."""
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(where, f'not a JSON list ({exc.msg}); expected e.g. ["a", "b"] or a,b') from None
+        if not isinstance(value, list):
+            raise ConfigError(where, "expected a list")
+        return value
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def validate(entry: Entry, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,6 +88,7 @@ def validate(entry: Entry, arguments: Mapping[str, Any]) -> dict[str, Any]:
     for cls in entry.config_classes():
         fields = cls.docs()
         cls.from_params({k: v for k, v in full.items() if k in fields})
+    entry.run_checks(full)
     return full
 
 
@@ -112,6 +128,7 @@ def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -
         "MLFLOW_RUN_ID": parent,
         "RECFORGE_ERROR_DIR": str(error_dir),
         "RECFORGE_CHECKPOINT_ROOT": str(workdir / "checkpoints"),
+        "RECFORGE_LOOP_PARALLELISM": os.environ.get("RECFORGE_LOOP_PARALLELISM", "1"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     data_dir = os.environ.get("RECFORGE_DATA_DIR")
@@ -130,7 +147,7 @@ def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -
             # Expected locally: the project image is not pulled, and pod settings only matter on a cluster.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-            outputs = entry.load()(**args)
+            outputs = entry.load(fresh=True)(**args)
     except BaseException as exc:
         message = _step_error(error_dir) or f"pipeline {entry.name} failed: {exc}"
         for created in set(pipeline_root.iterdir()) - before:  # no partial outputs

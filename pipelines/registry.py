@@ -19,10 +19,20 @@ class Entry:
     description: str
     configs: tuple[str, ...]  # "package.module:Class" of the step configs its parameters feed
     key_metrics: tuple[str, ...]
+    loop_params: tuple[str, ...] = ()  # config fields filled inside the DAG (e.g. by a ParallelFor), not parameters
+    checks: tuple[str, ...] = ()  # "module:function" validating the full parameter dict before a run
 
-    def load(self) -> Any:
-        """The KFP pipeline object (a GraphComponent)."""
-        return getattr(importlib.import_module(self.module), self.function)
+    def load(self, fresh: bool = False) -> Any:
+        """The KFP pipeline object (a GraphComponent); `fresh` re-reads the module (its environment settings)."""
+        module = importlib.import_module(self.module)
+        if fresh:
+            module = importlib.reload(module)
+        return getattr(module, self.function)
+
+    def run_checks(self, params: dict[str, Any]) -> None:
+        for ref in self.checks:
+            module, _, function = ref.partition(":")
+            getattr(importlib.import_module(module), function)(params)
 
     def config_classes(self) -> list[type]:
         classes = []
@@ -55,6 +65,24 @@ PIPELINES: dict[str, Entry] = {
                 "components.evaluate.config:EvalConfig",
             ),
             ("hr_10", "ndcg_10", "mrr", "valid_ratio", "hallucination_rate", "avg_pop"),
+        ),
+        Entry(
+            "rec-alignment",
+            "pipelines.rec_alignment",
+            "rec_alignment_pipeline",
+            "prepare -> SASRec oracle + SFT -> RosePO pairs -> DPO/SimPO/alpha-DPO/RosePO in parallel -> evaluate,"
+            " register the best",
+            (
+                "components.prepare_data.config:PrepareConfig",
+                "components.train_baseline.config:SASRecConfig",
+                "components.train_sft.config:SFTConfig",
+                "components.build_preferences.config:PreferenceConfig",
+                "components.align.config:AlignConfig",
+                "components.evaluate.config:EvalConfig",
+            ),
+            ("hr_10", "ndcg_10", "mrr", "valid_ratio", "hallucination_rate", "avg_pop"),
+            loop_params=("align_loss",),
+            checks=("pipelines.checks:check_losses",),
         ),
     )
 }

@@ -109,3 +109,40 @@ def write_movielens_csv(folder: Path, ratings: str, movies: str | None = None) -
     )
     (folder / "movies.csv").write_text(movies if movies is not None else default_movies, encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def preference_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """ml-latest-small prepared, a briefly trained SASRec oracle and tiny SFT model, and 60 + 20 RosePO pairs."""
+    from components.build_preferences.config import PreferenceConfig
+    from components.build_preferences.core import build_preferences
+    from components.common.prepared import Prepared
+    from components.prepare_data.config import PrepareConfig
+    from components.prepare_data.core import prepare
+    from components.train_baseline.config import SASRecConfig
+    from components.train_baseline.sasrec import save_sasrec, train_sasrec
+    from components.train_sft.config import SFTConfig
+    from components.train_sft.trainer import train_sft
+
+    root = tmp_path_factory.mktemp("preference-world")
+    prepare(PrepareConfig(), root / "data")
+    data = Prepared(root / "data")
+    model, record = train_sasrec(data, SASRecConfig(sasrec_epochs=6, sasrec_eval_every=3), progress=False)
+    save_sasrec(model, record, data, root / "sasrec")
+    sft = SFTConfig(sft_max_examples=256, sft_eval_examples=8, sft_epochs=1.0, sft_batch_size=8, sft_vocab_size=1024,
+                    sft_checkpoint_dir=str(root / "ck"))  # fmt: skip
+    train_sft(sft, root / "data", root / "sft", progress=False)
+    build_preferences(
+        PreferenceConfig(pref_pairs=60, pref_eval_pairs=20),
+        root / "data",
+        root / "sft",
+        root / "sasrec",
+        root / "prefs",
+    )
+    return {
+        "root": root,
+        "data": root / "data",
+        "sft": root / "sft",
+        "sasrec": root / "sasrec",
+        "prefs": root / "prefs",
+    }

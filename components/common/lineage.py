@@ -137,3 +137,39 @@ def format_lineage(info: Lineage, max_metrics: int = 8) -> str:
             shown = list(sorted(step.metrics.items()))[:max_metrics]
             lines.append("      metrics: " + ", ".join(f"{k}={v:g}" for k, v in shown))
     return "\n".join(lines)
+
+
+def model_lineage(reference: str, uri: str) -> str:
+    """The lineage of a registered model version ('name' = its latest version, or 'name/version')."""
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    name, _, version = reference.partition("/")
+    try:
+        if version:
+            found = client.get_model_version(name, version)
+        else:
+            versions = client.search_model_versions(f"name='{name}'")
+            if not versions:
+                raise RecforgeError(f"lineage: no registered model {name!r} in {uri}; expected a model name")
+            found = max(versions, key=lambda v: int(v.version))
+    except mlflow.exceptions.MlflowException:
+        raise RecforgeError(
+            f"lineage: no model version {reference!r} in {uri}; expected name or name/version"
+        ) from None
+    tags = found.tags or {}
+    lines = [f"model {found.name} version {found.version} · source {found.source}"]
+    keys = ("model", "selection_metric", "selection_value", "dataset", "dataset_digest", "model_digest",
+            "train_run", "eval_run")  # fmt: skip
+    for key in (f"recforge.{k}" for k in keys):
+        if key in tags:
+            lines.append(f"  {key.removeprefix('recforge.')}: {tags[key]}")
+    parent = tags.get("recforge.parent_run")
+    if parent:
+        info = lineage(parent, uri)
+        marks = {tags.get("recforge.train_run"): "trained it", tags.get("recforge.eval_run"): "evaluated it"}
+        text = format_lineage(info)
+        for run_id, mark in marks.items():
+            if run_id:
+                text = text.replace(f"run {run_id} (", f"run {run_id} [{mark}] (")
+        lines += ["", text]
+    return "\n".join(lines)

@@ -199,9 +199,28 @@ def log_prepared(dataset_dir: str | Path, context: str) -> dict:
 
 def log_model_output(name: str, model_dir: str | Path) -> str:
     """Record a model folder as the step's output, digested over its files; returns the digest."""
-    from components.common.digests import digest_files
-
-    files = [p for p in Path(model_dir).rglob("*") if p.is_file()]
-    digest = digest_files(files)
+    digest = digest_of(model_dir)
     log_output(name, str(Path(model_dir).resolve()), digest)
     return digest
+
+
+def digest_of(folder: str | Path) -> str:
+    """Digest over every file below `folder`."""
+    from components.common.digests import digest_files
+
+    return digest_files(p for p in Path(folder).rglob("*") if p.is_file())
+
+
+def write_lineage_and_log_output(model_dir: str | Path, name: str = "model") -> str:
+    """Leave `lineage.json` (this run's id, the parent run) in a model folder, then record the folder as output."""
+    import json
+
+    run = _mlflow().active_run()
+    record = {"run_id": run.info.run_id, "parent_run": run.data.tags.get(TAG_PARENT, "")}
+    (Path(model_dir) / "lineage.json").write_text(json.dumps(record))
+    return log_model_output(name, model_dir)
+
+
+def log_model_input(name: str, model_dir: str | Path) -> None:
+    """Log a model folder a step reads, by digest, so lineage links it to the run that produced it."""
+    log_dataset(name, str(Path(model_dir).resolve()), digest_of(model_dir), context="model")

@@ -18,9 +18,11 @@ def evaluate_and_track(
     model_name: str, model_dir: str | Path, dataset_dir: str | Path, config: EvalConfig, out_dir: str | Path
 ) -> dict:
     tracking.log_prepared(dataset_dir, context=config.eval_split)
+    tracking.log_model_input(model_name, model_dir)
     mlflow.set_tag("recforge.model", model_name)
     result = evaluate(model_dir, dataset_dir, config, out_dir)
     result["model"] = model_name
+    result["run_id"] = mlflow.active_run().info.run_id
     (Path(out_dir) / "metrics.json").write_text(json.dumps(result, indent=2))
     mlflow.log_metrics(result["metrics"])
     mlflow.log_metric("users", result["users"])

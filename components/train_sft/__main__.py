@@ -8,10 +8,10 @@ import json
 import os
 import sys
 
+from components.common.distributed import RUN_ID_ENV
 from components.common.errors import RecforgeError
 from components.common.step import setup_logging
 from components.train_sft.config import SFTConfig
-from components.train_sft.launch import RUN_ID_ENV
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,30 +1,24 @@
-"""Running SFT in this process or, with `sft_nproc > 1`, as `torchrun --nproc_per_node N` children.
-
-The children run `python -m components.train_sft` with the same config; rank 0 logs into the step's MLflow run
-(passed as RECFORGE_MLFLOW_RUN_ID) and writes the model. The same path runs with gloo on CPU in the tests.
-"""
+"""Running SFT in this process or, with `sft_nproc > 1`, as `torchrun --nproc_per_node N` children
+(`python -m components.train_sft` on every rank; rank 0 logs to MLflow and writes the model)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from components.common.errors import RecforgeError
+from components.common.distributed import torchrun, torchrun_command
 from components.train_sft.config import SFTConfig
 
-RUN_ID_ENV = "RECFORGE_MLFLOW_RUN_ID"
+MODULE = "components.train_sft"
 
 
-def torchrun_command(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, config_path: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={config.sft_nproc}",
-        "-m", "components.train_sft",
-        "--config", str(config_path), "--dataset", str(dataset_dir), "--out", str(out_dir),
-    ]  # fmt: skip
+def _args(config_path: Path, dataset_dir: str | Path, out_dir: str | Path) -> list[str]:
+    return ["--config", str(config_path), "--dataset", str(dataset_dir), "--out", str(out_dir)]
+
+
+def sft_command(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, config_path: Path) -> list[str]:
+    return torchrun_command(MODULE, config.sft_nproc, _args(config_path, dataset_dir, out_dir))
 
 
 def run_sft(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, mlflow_run_id: str | None = None) -> dict:
@@ -36,10 +30,5 @@ def run_sft(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, mlf
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "sft.json"
         config_path.write_text(json.dumps(config.to_params()))
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        if mlflow_run_id:
-            env[RUN_ID_ENV] = mlflow_run_id
-        done = subprocess.run(torchrun_command(config, dataset_dir, out_dir, config_path), env=env)
-    if done.returncode != 0:
-        raise RecforgeError(f"sft: torchrun with {config.sft_nproc} processes failed (exit code {done.returncode})")
+        torchrun(MODULE, config.sft_nproc, _args(config_path, dataset_dir, out_dir), mlflow_run_id)
     return json.loads((Path(out_dir) / "training.json").read_text())

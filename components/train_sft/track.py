@@ -20,5 +20,5 @@ def sft_and_track(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Pat
         summary["initial_eval_loss"] = record["initial_eval_loss"]
     mlflow.log_metrics({k: float(v) for k, v in summary.items()})
     mlflow.set_tag("recforge.resumed_from", str(record.get("resumed_from")))
-    digest = tracking.log_model_output("model", out_dir)
+    digest = tracking.write_lineage_and_log_output(out_dir)
     return {"digest": digest, **summary}

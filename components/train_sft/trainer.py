@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from components.common.callbacks import MlflowMetrics, ProgressLog
 from components.common.models import load_base_model, save_model
 from components.common.prepared import Prepared
 from components.train_sft.config import SFTConfig
@@ -43,58 +44,6 @@ def checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path) -> Path:
     params = {k: v for k, v in config.to_params().items() if k not in ("sft_checkpoint_dir", "sft_nproc")}
     key = hashlib.sha256(json.dumps([params, data.stats["digest"]], sort_keys=True).encode()).hexdigest()[:16]
     return Path(root) / "sft" / key
-
-
-class MlflowMetrics:
-    """Trainer callback: loss, learning rate and eval loss into the step's MLflow run (rank 0 only)."""
-
-    def __new__(cls, run_id: str | None) -> Any:
-        from transformers import TrainerCallback
-
-        class _Callback(TrainerCallback):
-            def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
-                if not run_id or not state.is_world_process_zero or not logs:
-                    return
-                import mlflow
-
-                client = mlflow.MlflowClient()
-                for key, value in logs.items():
-                    if isinstance(value, int | float) and key in ("loss", "learning_rate", "eval_loss", "grad_norm"):
-                        name = key if key.startswith("eval") else f"train_{key}"
-                        client.log_metric(run_id, name, float(value), step=state.global_step)
-
-        return _Callback()
-
-
-class ProgressLog:
-    """Trainer callback: a progress line every 5% of the steps, for logs that are not a terminal (KFP pods)."""
-
-    def __new__(cls) -> Any:
-        import time
-
-        from transformers import TrainerCallback
-
-        class _Callback(TrainerCallback):
-            started = 0.0
-
-            def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-                self.started = time.perf_counter()
-
-            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-                every = max(1, state.max_steps // 20)
-                if not state.is_world_process_zero or (
-                    state.global_step % every and state.global_step != state.max_steps
-                ):
-                    return
-                elapsed = time.perf_counter() - self.started
-                done = state.global_step / max(state.max_steps, 1)
-                losses = [h["loss"] for h in state.log_history if "loss" in h]
-                loss = f", loss {losses[-1]:.4f}" if losses else ""
-                eta = elapsed / max(done, 1e-9) * (1 - done)
-                log.info("SFT step %d/%d (%.0f%%)%s, %.0fs elapsed, ~%.0fs left",
-                         state.global_step, state.max_steps, 100 * done, loss, elapsed, eta)  # fmt: skip
-
-        return _Callback()
 
 
 def _datasets(config: SFTConfig, data: Prepared, tokenizer: Any) -> tuple[Any, Any, dict]:
@@ -192,7 +141,7 @@ def train_sft(
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[MlflowMetrics(mlflow_run_id), *([] if progress else [ProgressLog()]), *callbacks],
+        callbacks=[MlflowMetrics(mlflow_run_id), *([] if progress else [ProgressLog("SFT")]), *callbacks],
     )
     last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
     if last:

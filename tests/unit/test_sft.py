@@ -15,7 +15,7 @@ from components.common.prepared import Prepared
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
 from components.train_sft.config import SFTConfig
-from components.train_sft.launch import torchrun_command
+from components.train_sft.launch import sft_command
 from components.train_sft.prompts import check_template, render, template_for, training_examples
 from components.train_sft.trainer import train_sft
 
@@ -118,7 +118,7 @@ def test_two_processes_match_one_for_the_same_global_batch(data: Prepared, tmp_p
     config_path.write_text(json.dumps(config.to_params()))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        torchrun_command(config, data.path, tmp_path / "two", config_path), env=env, capture_output=True, text=True
+        sft_command(config, data.path, tmp_path / "two", config_path), env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
     double = json.loads((tmp_path / "two" / "training.json").read_text())

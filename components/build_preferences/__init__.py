@@ -1,0 +1,1 @@
+"""RosePO preference construction: (prompt, chosen, rejected) pairs with personalised smoothing factors."""

@@ -1,0 +1,90 @@
+"""The rec-alignment pipeline through KFP's local runner with reduced settings: ParallelFor over losses,
+every model evaluated, the best registered in the MLflow model registry with lineage tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from components.common.tracking import default_tracking_uri
+from pipelines import registry
+from pipelines.cli import main
+from pipelines.local import run_local
+
+REDUCED = {
+    "losses": ["dpo", "alpha_dpo"],
+    "sasrec_epochs": 4,
+    "sasrec_eval_every": 2,
+    "sft_max_examples": 64,
+    "sft_epochs": 1.0,
+    "sft_vocab_size": 1024,
+    "pref_pairs": 24,
+    "pref_eval_pairs": 8,
+    "align_batch_size": 4,
+    "eval_users": 20,
+    "eval_max_new_tokens": 8,
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    return run_local(registry.get("rec-alignment"), REDUCED, tmp_path_factory.mktemp("align") / "runs")
+
+
+def test_every_loss_is_trained_evaluated_and_the_best_registered(run) -> None:
+    uri = default_tracking_uri(run.workdir)
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("rec-alignment")
+    children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{run.parent_run_id}'")
+    steps = {r.data.tags["recforge.step"]: r for r in children}
+    assert {
+        "train-sasrec",
+        "train-sft",
+        "build-preferences",
+        "align-dpo",
+        "align-alpha_dpo",
+        "evaluate-dpo",
+        "evaluate-alpha_dpo",
+        "evaluate-sft",
+        "register-best",
+    } <= set(steps)
+    assert all(r.info.status == "FINISHED" for r in children)
+    for loss in ("dpo", "alpha_dpo"):
+        aligned = steps[f"align-{loss}"]
+        assert aligned.data.tags["recforge.model"] == loss and aligned.data.params["align_loss"] == loss
+        assert aligned.data.metrics["heldout_reward_accuracy_before"] == 0.0
+        assert "rewards/accuracies" in aligned.data.metrics
+        assert steps[f"evaluate-{loss}"].data.tags["recforge.model"] == loss
+    assert steps["build-preferences"].data.metrics["pairs"] == 24
+    versions = client.search_model_versions("name='recforge-aligned-recommender'")
+    assert len(versions) == 1
+    tags = versions[0].tags
+    assert tags["recforge.model"] in ("sft", "dpo", "alpha_dpo")
+    assert tags["recforge.parent_run"] == run.parent_run_id
+    assert client.get_run(tags["recforge.eval_run"]).data.tags["recforge.model"] == tags["recforge.model"]
+    assert tags["recforge.dataset_digest"] == steps["prepare-dataset"].data.tags["recforge.output.prepared.digest"]
+    assert float(tags["recforge.selection_value"]) == pytest.approx(
+        steps[f"evaluate-{tags['recforge.model']}"].data.metrics["ndcg_10"], abs=1e-6
+    )
+
+
+def test_report_and_model_lineage(run, capsys) -> None:
+    text = Path(run.outputs["report"]).read_text()
+    for name in ("sft", "dpo", "alpha_dpo", "random (expected)"):
+        assert f"| {name} |" in text
+    assert "registered as `recforge-aligned-recommender` version 1" in text
+    assert main(["lineage", "recforge-aligned-recommender/1", "--workdir", str(run.workdir)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("model recforge-aligned-recommender version 1")
+    assert "[trained it]" in out or "model: sft" in out
+    assert "[evaluated it]" in out and "step build-preferences" in out
+
+
+def test_bad_losses_stop_before_anything_runs(tmp_path: Path, capsys) -> None:
+    assert main(["run", "rec-alignment", "--local", "--workdir", str(tmp_path / "r"), "--set", "losses=dpo,kto"]) == 2
+    assert "recforge: error: losses: unknown loss 'kto'; expected names among dpo, ipo, simpo, alpha_dpo, rosepo" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "r").exists()
