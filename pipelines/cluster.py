@@ -46,3 +46,14 @@ def loop_parallelism() -> int:
     core, and two of them on a small machine spend their time contending for the cores (measured 10x slower).
     """
     return max(1, int(os.environ.get("RECFORGE_LOOP_PARALLELISM", "4")))
+
+
+def schedule_time() -> str:
+    """KFP's schedule-time placeholder for steps that read their data "as of" the run's scheduled time.
+
+    KFP's local runner cannot resolve that placeholder, so local runs (RECFORGE_LOCAL=1, set by the local runner)
+    get an empty string, meaning: all data.
+    """
+    if os.environ.get("RECFORGE_LOCAL"):
+        return ""
+    return dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER

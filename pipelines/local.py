@@ -129,6 +129,7 @@ def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -
         "RECFORGE_ERROR_DIR": str(error_dir),
         "RECFORGE_CHECKPOINT_ROOT": str(workdir / "checkpoints"),
         "RECFORGE_LOOP_PARALLELISM": os.environ.get("RECFORGE_LOOP_PARALLELISM", "1"),
+        "RECFORGE_LOCAL": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     data_dir = os.environ.get("RECFORGE_DATA_DIR")

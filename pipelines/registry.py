@@ -84,6 +84,32 @@ PIPELINES: dict[str, Entry] = {
             loop_params=("align_loss",),
             checks=("pipelines.checks:check_losses",),
         ),
+        Entry(
+            "realtime-icl",
+            "pipelines.realtime_icl",
+            "realtime_icl_pipeline",
+            "RecICL tuned once, served by refreshing in-context demonstrations; AUC/UAUC per later window",
+            (
+                "components.prepare_data.config:PrepareConfig",
+                "components.train_sft.config:SFTConfig",
+                "components.train_sft.icl_config:ICLConfig",
+            ),
+            ("auc", "uauc"),
+        ),
+        Entry(
+            "ilora",
+            "pipelines.ilora",
+            "ilora_pipeline",
+            "prepare -> SASRec -> iLoRA (gated LoRA experts) and LoRA of the same rank -> evaluate both -> report",
+            (
+                "components.prepare_data.config:PrepareConfig",
+                "components.train_baseline.config:SASRecConfig",
+                "components.train_sft.config:SFTConfig",
+                "components.train_sft.ilora_config:ILoRAConfig",
+                "components.evaluate.config:EvalConfig",
+            ),
+            ("hr_1", "hr_10", "ndcg_10", "valid_ratio"),
+        ),
     )
 }
 

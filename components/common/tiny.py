@@ -38,8 +38,8 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset("llama", 64, 176, 2, 4, 2, 1024),
-    "tiny-qwen2": Preset("qwen2", 64, 176, 2, 4, 2, 1024),
+    "tiny": Preset("llama", 64, 176, 2, 4, 2, 2048),
+    "tiny-qwen2": Preset("qwen2", 64, 176, 2, 4, 2, 2048),
     "qwen2-0.5b": Preset("qwen2", 896, 4864, 24, 14, 2, 32768, 151936, True, 1_000_000.0),
     "qwen2-1.5b": Preset("qwen2", 1536, 8960, 28, 12, 2, 32768, 151936, True, 1_000_000.0),
     "llama3-8b": Preset("llama", 4096, 14336, 32, 32, 8, 8192, 128256, False, 500_000.0),

@@ -60,3 +60,43 @@ def compare_models(
     run_step(
         pipeline, "compare-models", kfp_run_id, StepConfig, {}, lambda c: compare_and_track(paths, report.path, title)
     )
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def evaluate_realtime(
+    pipeline: str,
+    kfp_run_id: str,
+    schedule_time: str,
+    prepared: dsl.Input[dsl.Dataset],
+    models: dsl.Input[dsl.Model],
+    retrained: dsl.Input[dsl.Model],
+    icl_demos: int,
+    icl_history_len: int,
+    icl_like_threshold: float,
+    icl_train_fraction: float,
+    icl_windows: int,
+    icl_max_examples: int,
+    icl_epochs: float,
+    icl_max_length: int,
+    icl_eval_queries: int,
+    icl_seed: int,
+    as_of: str,
+    icl_model_dir: str,
+    retrain: bool,
+    evaluation: dsl.Output[dsl.Artifact],
+    report: dsl.Output[dsl.Markdown],
+):
+    """AUC and UAUC per later window for RecICL, RecICL without demonstrations, plain SFT and the retrained bound."""
+    params = {k: v for k, v in locals().items() if k.startswith("icl_") or k in ("as_of", "retrain")}
+    from components.common.step import run_step
+    from components.evaluate.realtime_track import realtime_and_track
+    from components.train_sft.icl_config import ICLConfig
+
+    def body(config: ICLConfig) -> dict:
+        result = realtime_and_track(config, prepared.path, models.path, retrained.path, evaluation.path, schedule_time)
+        import shutil
+
+        shutil.copyfile(f"{evaluation.path}/report.md", report.path)
+        return result
+
+    run_step(pipeline, "evaluate-realtime", kfp_run_id, ICLConfig, params, body)

@@ -63,6 +63,54 @@ def _llm_scores(model_dir: Path, info: dict, data: Prepared, split: SplitArrays,
     return scores, extra, answers
 
 
+def _ilora_scores(model_dir: Path, data: Prepared, split: SplitArrays, config: EvalConfig) -> tuple:
+    """iLoRA: the gate from the SASRec representation of each prompt's history, set for every forward."""
+    import torch
+
+    from components.evaluate.generative import TitleMatcher, generate_answers, generative_metrics
+    from components.evaluate.scoring import pad, score_shared_prompt
+    from components.train_sft.ilora_trainer import hybrid_prompt, load_ilora, sequence_representations
+    from components.train_sft.prompts import completion, split_examples
+
+    model, tokenizer, sasrec, info = load_ilora(model_dir)
+    examples = split_examples(data, split, info["template"], info["history_len"])
+    reps = torch.from_numpy(sequence_representations(sasrec, examples.histories))  # (users, d)
+    hybrid = info["ilora_prompt"] == "hybrid"
+    prompts, soft = examples.prompts, None
+    if hybrid:
+        pairs = [
+            hybrid_prompt(info["template"], data.titles, h, c)
+            for h, c in zip(examples.histories, split.candidates, strict=True)
+        ]
+        prompts = [p for p, _ in pairs]
+        soft, _ = pad([items for _, items in pairs], -1, left=False)
+
+    def row_inputs(start: int, stop: int, repeat: int) -> dict:
+        inputs = {"user_repr": reps[start:stop].repeat_interleave(repeat, 0)}
+        if soft is not None and repeat == 1:
+            inputs["soft_items"] = soft[start:stop]
+        return inputs
+
+    texts = [[completion(data.titles[c]) for c in row] for row in split.candidates]
+    scores = score_shared_prompt(model, tokenizer, prompts, texts, config.eval_batch_users, row_inputs)
+    extra: dict[str, Any] = {}
+    answers: list[str] = []
+    if config.eval_generate and not hybrid:  # generation from hybrid prompts would need soft tokens in generate()
+
+        def set_gate(start: int, stop: int) -> None:
+            model.state.weights = model.gate_weights(reps[start:stop])
+
+        with torch.no_grad():
+            answers = generate_answers(
+                model.model, tokenizer, prompts, config.eval_max_new_tokens, before_batch=set_gate
+            )
+        model.state.weights = None
+        matcher = TitleMatcher(data.titles)
+        matched = np.array([matcher.match(a, c) for a, c in zip(answers, split.candidates, strict=True)])
+        extra = generative_metrics(matched, split.targets, split.candidates)
+    return scores, extra, answers
+
+
 def evaluate(model_dir: str | Path, dataset_dir: str | Path, config: EvalConfig, out_dir: str | Path) -> dict:
     """Evaluate the model in `model_dir` on the prepared dataset; returns {'kind', 'users', 'metrics'}."""
     started = time.perf_counter()
@@ -86,14 +134,20 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, config: EvalConfig,
         scores = score_split(load_sasrec(model_dir), split)
     elif kind == "llm":
         scores, extra, answers = _llm_scores(model_dir, info, data, split, config)
+    elif kind == "ilora":
+        scores, extra, answers = _ilora_scores(model_dir, data, split, config)
     else:
-        raise DataError(model_dir / "model.json", f"unknown model kind {kind!r}; expected popularity, sasrec or llm")
+        raise DataError(
+            model_dir / "model.json", f"unknown model kind {kind!r}; expected popularity, sasrec, llm or ilora"
+        )
     ranks = ranks_from_scores(scores, split.target_index())
     top1 = split.candidates[np.arange(len(split)), scores.argmax(axis=1)]
     metrics = ranking_metrics(ranks)
     metrics.update(bias_metrics(top1, split.targets, ranks, counts, len(data.split("train"))))
     # rankers choose among the candidates by construction; LLMs are measured on their generations
-    metrics.update(extra or {"valid_ratio": 1.0, "hallucination_rate": 0.0})
+    if kind in ("popularity", "sasrec"):
+        metrics.update({"valid_ratio": 1.0, "hallucination_rate": 0.0})
+    metrics.update(extra)  # LLMs: measured on their generations (absent when generation is off)
     result = {"kind": kind, "users": len(split), "candidates": int(split.candidates.shape[1]), "metrics": metrics}
     with atomic_dir(out_dir) as tmp:
         columns: dict[str, Any] = {

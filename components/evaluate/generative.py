@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,9 +57,16 @@ class TitleMatcher:
 
 @torch.no_grad()
 def generate_answers(
-    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 32, batch_size: int = 16
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    before_batch: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    """Greedy answers (the text before the end-of-sequence token or a newline)."""
+    """Greedy answers (the text before the end-of-sequence token or a newline).
+
+    `before_batch(start, stop)` runs before each batch's generation (iLoRA sets its gate there)."""
     model.eval()
     device = next(model.parameters()).device
     answers: list[str] = []
@@ -67,6 +74,8 @@ def generate_answers(
     tokenizer.padding_side = "left"
     try:
         for start in range(0, len(prompts), batch_size):
+            if before_batch is not None:
+                before_batch(start, min(start + batch_size, len(prompts)))
             batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
                               add_special_tokens=False).to(device)  # fmt: skip
             out = model.generate(

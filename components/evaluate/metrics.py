@@ -1,4 +1,5 @@
-"""Ranking metrics for one relevant item per user (next-item recommendation over a candidate set).
+"""Ranking metrics for one relevant item per user (next-item recommendation over a candidate set), and AUC / UAUC
+for click-through style predictions (RecICL).
 
 `ranks` holds the 1-based rank of each user's relevant item; 0 or None means it was not ranked (a miss).
 HR@k = share of users whose item is in the top k; NDCG@k = mean of 1/log2(rank+1) for ranks <= k (the ideal
@@ -61,3 +62,42 @@ def ranking_metrics(ranks: Sequence[int | None] | np.ndarray) -> dict[str, float
         "ndcg_10": ndcg_at_k(ranks, 10),
         "mrr": mrr(ranks),
     }
+
+
+def auc(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive outscores a random negative (ties 1/2).
+
+    Computed from average ranks (Mann-Whitney U). Raises ValueError without both labels.
+    """
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    positives, negatives = int(y.sum()), int((~y).sum())
+    if positives == 0 or negatives == 0:
+        raise ValueError("auc needs both positive and negative labels")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_scores = s[order]
+    # average ranks for ties (1-based)
+    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(s)]])
+    average = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(average, ends - starts)
+    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def uauc(
+    user_ids: Sequence[int] | np.ndarray, labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
+) -> float:
+    """Mean per-user AUC over the users who have both a positive and a negative label."""
+    users = np.asarray(user_ids)
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    values = []
+    for user in np.unique(users):
+        rows = users == user
+        if y[rows].any() and not y[rows].all():
+            values.append(auc(y[rows], s[rows]))
+    if not values:
+        raise ValueError("uauc needs at least one user with both positive and negative labels")
+    return float(np.mean(values))

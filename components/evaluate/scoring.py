@@ -8,7 +8,7 @@ plain alternative, kept for tests and the benchmark: both give the same scores.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,9 +34,19 @@ def _tokens(tokenizer: Any, text: str, eos: bool = False) -> list[int]:
 
 @torch.no_grad()
 def score_shared_prompt(
-    model: Any, tokenizer: Any, prompts: Sequence[str], candidates: Sequence[Sequence[str]], batch_users: int = 8
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    candidates: Sequence[Sequence[str]],
+    batch_users: int = 8,
+    row_inputs: Callable[[int, int, int], dict] | None = None,
 ) -> np.ndarray:
-    """(users, C) mean token log-probability of each candidate text after its user's prompt."""
+    """(users, C) mean token log-probability of each candidate text after its user's prompt.
+
+    `row_inputs(start, stop, repeat)` gives extra per-row model inputs for users start..stop, each row repeated
+    `repeat` times (iLoRA's gate input, for example); the prompt forward gets repeat 1, the candidates n_cands.
+    """
+    extra = row_inputs or (lambda start, stop, repeat: {})
     model.eval()
     device = next(model.parameters()).device
     n_cands = len(candidates[0])
@@ -46,7 +56,9 @@ def score_shared_prompt(
         ids, mask = pad([_tokens(tokenizer, p) for p in prompts[start:stop]], tokenizer.pad_token_id, left=True)
         ids, mask = ids.to(device), mask.to(device)  # (B, P)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        prompt_out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        prompt_out = model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **extra(start, stop, 1)
+        )
         first_logp = torch.log_softmax(prompt_out.logits[:, -1].float(), dim=-1)  # (B, V)
         texts = [t for row in candidates[start:stop] for t in row]
         cand, cmask = pad([_tokens(tokenizer, t, eos=True) for t in texts], tokenizer.pad_token_id, left=False)
@@ -57,7 +69,12 @@ def score_shared_prompt(
         start_pos = mask.sum(-1).repeat_interleave(n_cands)[:, None]  # (B*C, 1)
         cand_pos = start_pos + torch.arange(cand.shape[1], device=device)[None]
         logits = model(
-            input_ids=cand, attention_mask=full_mask, position_ids=cand_pos, cache=cache, use_cache=False
+            input_ids=cand,
+            attention_mask=full_mask,
+            position_ids=cand_pos,
+            cache=cache,
+            use_cache=False,
+            **{k: v for k, v in extra(start, stop, n_cands).items() if k != "soft_items"},
         ).logits  # (B*C, L, V)
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, cand[:, 1:, None])[..., 0]  # (B*C, L-1)
         first = first_logp.repeat_interleave(n_cands, 0).gather(-1, cand[:, :1])[:, 0]  # (B*C,)

@@ -34,15 +34,17 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path) -> Path:
-    """Where checkpoints live: the configured folder, a stable per-config folder, or inside the output."""
+def checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path, extra: dict | None = None) -> Path:
+    """Where checkpoints live: the configured folder, a stable folder keyed by the config, the data and `extra`
+    (what else defines the training task), or inside the output."""
     if config.sft_checkpoint_dir:
         return Path(config.sft_checkpoint_dir)
     root = os.environ.get("RECFORGE_CHECKPOINT_ROOT")
     if not root:
         return out_dir.parent / f".{out_dir.name}.checkpoints"
     params = {k: v for k, v in config.to_params().items() if k not in ("sft_checkpoint_dir", "sft_nproc")}
-    key = hashlib.sha256(json.dumps([params, data.stats["digest"]], sort_keys=True).encode()).hexdigest()[:16]
+    identity = [params, data.stats["digest"]] + ([extra] if extra else [])
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return Path(root) / "sft" / key
 
 
@@ -78,7 +80,46 @@ def train_sft(
     progress: bool | None = None,
     mlflow_run_id: str | None = None,
 ) -> dict:
-    """Fine-tune and write `out_dir/model` (merged weights + tokenizer) and `out_dir/training.json`."""
+    """Fine-tune on next-item examples; writes `out_dir/model` (merged weights + tokenizer), `model.json`,
+    `training.json`."""
+    out_dir = Path(out_dir)
+    data = Prepared(dataset_dir)
+    model, tokenizer = load_base_model(
+        config.base_model, corpus=data.titles, seed=config.sft_seed, vocab_size=config.sft_vocab_size
+    )
+    train_ds, eval_ds, counts = _datasets(config, data, tokenizer)
+    describe = {
+        "kind": "llm",
+        "base_model": config.base_model,
+        "template": template_for(data.stats["dataset"], config.sft_template),
+        "history_len": config.sft_history_len,
+    }
+    return fit(
+        config, model, tokenizer, train_ds, eval_ds, checkpoint_dir(config, data, out_dir), out_dir,
+        describe=describe, counts=counts, callbacks=callbacks, progress=progress, mlflow_run_id=mlflow_run_id,
+    )  # fmt: skip
+
+
+def fit(
+    config: SFTConfig,
+    model: Any,
+    tokenizer: Any,
+    train_ds: Any,
+    eval_ds: Any,
+    ckpt: Path,
+    out_dir: Path,
+    *,
+    describe: dict,
+    counts: dict,
+    trainer_class: Any = None,
+    trainer_attrs: dict | None = None,
+    callbacks: Sequence[Any] = (),
+    progress: bool | None = None,
+    mlflow_run_id: str | None = None,
+) -> dict:
+    """The SFT machinery every LM-tuning task shares: LoRA (PEFT) on `model`, TRL's SFTTrainer (by default with
+    the completion-only head) on prompt/completion datasets, checkpoints in `ckpt` with resume, evaluation loss
+    before and after, and on rank 0 the merged model, `describe` as `model.json` and the record."""
     import sys
 
     import torch
@@ -90,12 +131,6 @@ def train_sft(
 
     if progress is None:  # a bar in a terminal, periodic log lines in pipeline logs
         progress = sys.stderr.isatty()
-    out_dir = Path(out_dir)
-    data = Prepared(dataset_dir)
-    model, tokenizer = load_base_model(
-        config.base_model, corpus=data.titles, seed=config.sft_seed, vocab_size=config.sft_vocab_size
-    )
-    train_ds, eval_ds, counts = _datasets(config, data, tokenizer)
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     peft_config = LoraConfig(
         r=config.lora_r,
@@ -106,7 +141,6 @@ def train_sft(
         ensure_weight_tying=tied and config.sft_train_embeddings,
         task_type="CAUSAL_LM",
     )
-    ckpt = checkpoint_dir(config, data, out_dir)
     cuda = torch.cuda.is_available()
     args = trl.SFTConfig(
         output_dir=str(ckpt),
@@ -134,7 +168,8 @@ def train_sft(
         disable_tqdm=not progress,
         dataloader_num_workers=0,
     )
-    trainer = CompletionHeadSFTTrainer(
+    trainer_type = trainer_class or CompletionHeadSFTTrainer
+    trainer = trainer_type(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -143,6 +178,8 @@ def train_sft(
         peft_config=peft_config,
         callbacks=[MlflowMetrics(mlflow_run_id), *([] if progress else [ProgressLog("SFT")]), *callbacks],
     )
+    for name, value in (trainer_attrs or {}).items():
+        setattr(trainer, name, value)
     last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
     if last:
         log.info("resuming from %s", last)
@@ -165,12 +202,6 @@ def train_sft(
         merged = trainer.model.merge_and_unload()
         save_model(merged, tokenizer, out_dir / "model")
         (out_dir / "training.json").write_text(json.dumps(record, indent=2))
-        describe = {
-            "kind": "llm",
-            "base_model": config.base_model,
-            "template": template_for(data.stats["dataset"], config.sft_template),
-            "history_len": config.sft_history_len,
-        }
         (out_dir / "model.json").write_text(json.dumps(describe, indent=2))
-    log.info("SFT done: %d steps, eval loss %s -> %.4f", record["global_step"], initial, final)
+    log.info("training done: %d steps, eval loss %s -> %.4f", record["global_step"], initial, final)
     return record

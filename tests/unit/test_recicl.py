@@ -1,0 +1,146 @@
+"""RecICL: the in-context sample builder on real MovieLens data, time windows, AUC/UAUC, training, bad input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from components.common.errors import ConfigError, DataError
+from components.common.prepared import Prepared
+from components.evaluate.metrics import auc, uauc
+from components.prepare_data.config import PrepareConfig
+from components.prepare_data.core import prepare
+from components.train_sft.icl_config import ICLConfig, effective_as_of, parse_as_of
+from components.train_sft.recicl import UserTimeline, build_samples, time_boundaries, window_queries
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    out = tmp_path_factory.mktemp("ml") / "prepared"
+    prepare(PrepareConfig(), out)
+    return Prepared(out)
+
+
+@pytest.fixture(scope="module")
+def timeline(data: Prepared) -> UserTimeline:
+    return UserTimeline.load(data, 4.0)
+
+
+def test_samples_group_k_examples_in_time_order_without_leakage(data: Prepared, timeline: UserTimeline) -> None:
+    rng = np.random.default_rng(0)
+    queries = np.sort(rng.choice(len(timeline.user), 200, replace=False))
+    samples = build_samples(timeline, data.titles, queries, demos=4, history_len=10)
+    assert len(samples.prompts) + samples.left_out == 200
+    for prompt, query, label in zip(samples.prompts, samples.queries, samples.labels, strict=True):
+        examples = re.findall(r"#Example (\d+):", prompt)
+        assert examples == ["1", "2", "3", "4", "5"]
+        answers = re.findall(r"#Answer:(Yes|No)?", prompt)
+        assert answers[-1] == "" and all(a in ("Yes", "No") for a in answers[:-1])  # the query is unanswered
+        demos = np.arange(query - 4, query)
+        assert np.all(timeline.user[demos] == timeline.user[query])  # same user
+        assert np.all(timeline.timestamp[demos] <= timeline.timestamp[query])  # never after the query
+        assert np.all(np.diff(timeline.timestamp[np.append(demos, query)]) >= 0)  # in time order
+        assert [a == "Yes" for a in answers[:-1]] == timeline.liked[demos].tolist()  # labels from ratings
+        assert label == int(timeline.liked[query])
+        titles = re.findall(r'titled "(.*?)"\? Answer', prompt)
+        assert titles[-1] == data.titles[timeline.item[query]]
+        # the query's own item appears nowhere before it unless the user met it earlier
+        history = timeline.liked_before(query, 10)
+        assert set(history) <= set(timeline.item[timeline.starts[timeline.user[query]] : query])
+
+
+def test_liked_history_is_the_ten_most_recent_likes(timeline: UserTimeline) -> None:
+    user0 = np.flatnonzero(timeline.user == 0)
+    query = user0[60]
+    earlier = user0[:60]
+    expected = timeline.item[earlier[timeline.liked[earlier]]][-10:]
+    assert timeline.liked_before(query, 10).tolist() == expected.tolist()
+
+
+def test_time_windows_and_queries(timeline: UserTimeline) -> None:
+    bounds = time_boundaries(timeline.timestamp, 0.6, 4)
+    assert len(bounds) == 6 and np.all(np.diff(bounds) > 0)
+    share = (timeline.timestamp < bounds[1]).mean()
+    assert 0.55 < share < 0.65
+    for window in range(1, 5):
+        q = window_queries(timeline, bounds, window, 50, seed=1)
+        assert len(q) == 50 and np.all(
+            (timeline.timestamp[q] >= bounds[window]) & (timeline.timestamp[q] < bounds[window + 1])
+        )
+    cut = time_boundaries(timeline.timestamp, 0.6, 4, as_of=int(bounds[3]))
+    assert cut[-1] <= bounds[3] + 1 and cut[1] < bounds[1]  # data after as_of is gone, windows shift earlier
+
+
+def test_k_larger_than_the_history_leaves_queries_out(data: Prepared, timeline: UserTimeline) -> None:
+    first_of_user = timeline.starts[:5]  # each user's first interaction has no earlier one
+    samples = build_samples(timeline, data.titles, first_of_user, demos=4, history_len=10)
+    assert samples.prompts == [] and samples.left_out == 5
+    zero = build_samples(timeline, data.titles, first_of_user, demos=0, history_len=10)
+    assert len(zero.prompts) == 5 and "(none yet)" in zero.prompts[0] and "#Example 2" not in zero.prompts[0]
+    with pytest.raises(ConfigError, match=r"^icl.icl_demos: got -1; expected >= 0$"):
+        build_samples(timeline, data.titles, first_of_user, demos=-1, history_len=10)
+
+
+def test_auc_and_uauc_match_scikit_learn() -> None:
+    rng = np.random.default_rng(3)
+    users = rng.integers(0, 30, 600)
+    labels = rng.integers(0, 2, 600)
+    scores = np.round(rng.normal(labels * 0.5, 1.0), 1)  # ties included
+    assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
+    expected = np.mean(
+        [
+            roc_auc_score(labels[users == u], scores[users == u])
+            for u in np.unique(users)
+            if 0 < labels[users == u].sum() < (users == u).sum()
+        ]
+    )
+    assert uauc(users, labels, scores) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="both positive and negative"):
+        auc([1, 1], [0.2, 0.3])
+    with pytest.raises(ValueError, match="at least one user"):
+        uauc([1, 2], [1, 0], [0.5, 0.5])
+
+
+def test_as_of_parsing_and_schedule_time() -> None:
+    assert parse_as_of("") == 0 and parse_as_of("964982703") == 964982703
+    assert parse_as_of("2018-09-24T14:27:30Z") == 1537799250
+    with pytest.raises(ConfigError, match=r"^icl.as_of: got 'yesterday'; expected Unix seconds or an ISO-8601 time$"):
+        ICLConfig(as_of="yesterday")
+    assert effective_as_of(ICLConfig(), "2018-09-24T14:27:30Z").as_of == "1537799250"
+    assert effective_as_of(ICLConfig(), "{{$.pipeline_job_schedule_time_utc}}").as_of == ""
+    assert effective_as_of(ICLConfig(), "1970-01-01T00:00:00Z").as_of == ""  # a one-off run, not a schedule
+    assert effective_as_of(ICLConfig(as_of="100"), "2018-09-24T14:27:30Z").as_of == "100"
+
+
+def test_dataset_without_timestamps_is_refused(tmp_path: Path) -> None:
+    prepare(PrepareConfig(dataset="lastfm-hetrec-2k"), tmp_path / "lastfm")
+    with pytest.raises(ConfigError, match="lastfm-hetrec-2k has no timestamps"):
+        UserTimeline.load(Prepared(tmp_path / "lastfm"), 4.0)
+
+
+def test_training_window_without_both_labels(data: Prepared, tmp_path: Path) -> None:
+    from components.train_sft.config import SFTConfig
+    from components.train_sft.icl_core import train_icl
+
+    with pytest.raises(DataError, match="expected both liked and not-liked examples"):
+        train_icl(SFTConfig(), ICLConfig(icl_like_threshold=0.0, icl_max_examples=50), data.path, tmp_path / "out")
+
+
+def test_windows_without_both_labels_are_skipped_with_a_reason(data: Prepared, tmp_path: Path) -> None:
+    import json
+
+    from components.evaluate.realtime import evaluate_realtime
+
+    for name in ("recicl", "sft"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text(json.dumps({"kind": "icl", "demos": 4, "history_len": 10}))
+    config = ICLConfig(icl_like_threshold=5.5, icl_windows=2)  # MovieLens ratings stop at 5: nothing is liked
+    summary = evaluate_realtime(data.path, config, tmp_path / "recicl", tmp_path / "sft", None, tmp_path / "out")
+    assert summary["results"] == {}
+    assert [note.split(":")[0] for note in summary["skipped"]] == ["window 1", "window 2"]
+    assert all("no positives" in note and "AUC undefined, skipped" in note for note in summary["skipped"])
+    assert "- window 2: no positives" in (tmp_path / "out" / "report.md").read_text()
