@@ -32,6 +32,7 @@ from components.align.config import AlignConfig, loss_hparams
 from components.align.logps import completion_logps, pack
 from components.align.losses import get_loss
 from components.common.models import load_base_model, save_model
+from components.common.training import trainer_arguments
 
 log = logging.getLogger(__name__)
 EMA_FILE = "alpha_dpo_state.json"
@@ -271,29 +272,20 @@ def train_alignment(
     prefs_dir, sft_dir, out_dir = Path(prefs_dir), Path(sft_dir), Path(out_dir)
     hparams = loss_hparams(config.align_loss, config.align_hparams)
     ckpt = checkpoint_dir(config, prefs_dir, out_dir)
-    cuda = torch.cuda.is_available()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     args = TrainingArguments(
-        output_dir=str(ckpt),
-        per_device_train_batch_size=config.align_batch_size,
-        gradient_accumulation_steps=config.align_grad_accum,
-        learning_rate=config.align_lr,
-        num_train_epochs=config.align_epochs,
-        lr_scheduler_type="cosine",
-        warmup_steps=0.1,
-        logging_steps=10,
-        save_strategy="steps",
-        save_steps=config.align_save_steps,
-        save_total_limit=1,
-        use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        ddp_backend="gloo" if world > 1 and not cuda else None,
-        report_to=[],
-        seed=config.align_seed,
-        data_seed=config.align_seed,
+        **trainer_arguments(
+            output_dir=ckpt,
+            batch_size=config.align_batch_size,
+            grad_accum=config.align_grad_accum,
+            lr=config.align_lr,
+            epochs=config.align_epochs,
+            warmup=0.1,
+            save_steps=config.align_save_steps,
+            seed=config.align_seed,
+            progress=progress,
+        ),
         remove_unused_columns=False,
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
     )
     _ = args.device  # sets up the process group under torchrun before the reference pass
     model, tokenizer = load_base_model(str(sft_dir / "model"))

@@ -136,10 +136,12 @@ def plot_auc(summary: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axis = plt.subplots(figsize=(6, 3.6), dpi=120)
     for name, rows in summary["results"].items():
         axis.plot([r["window"] for r in rows], [r["auc"] for r in rows], marker="o", label=name)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("window (later = further from training)")
     axis.set_ylabel("AUC")
     axis.set_title("AUC per window without model updates")

@@ -16,6 +16,17 @@ import trl
 from torch.nn import functional as F
 
 
+def final_states(model: Any, inputs: dict) -> Any:
+    """The model's forward with every position's final hidden state and the logits of the last position only."""
+    return model(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs.get("attention_mask"),
+        output_hidden_states=True,
+        logits_to_keep=1,
+        use_cache=False,
+    )
+
+
 class CompletionHeadSFTTrainer(trl.SFTTrainer):
     """`trl.SFTTrainer` whose loss projects only completion positions; metrics: loss and token accuracy."""
 
@@ -23,13 +34,7 @@ class CompletionHeadSFTTrainer(trl.SFTTrainer):
         self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
         labels = inputs["labels"]  # (B, T), -100 on prompt and padding
-        out = model(
-            input_ids=inputs["input_ids"],
-            attention_mask=inputs.get("attention_mask"),
-            output_hidden_states=True,
-            logits_to_keep=1,
-            use_cache=False,
-        )
+        out = final_states(model, inputs)
         hidden = out.hidden_states[-1][:, :-1]  # (B, T-1, H) after the final norm
         targets = labels[:, 1:]  # (B, T-1): position t predicts token t+1
         keep = targets != -100

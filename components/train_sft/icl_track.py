@@ -11,7 +11,7 @@ import mlflow
 from components.common import tracking
 from components.common.atomic import atomic_dir
 from components.train_sft.config import SFTConfig
-from components.train_sft.icl_config import ICLConfig, effective_as_of
+from components.train_sft.icl_config import ICLConfig, effective_as_of, parse_as_of
 from components.train_sft.icl_core import reuse_model, train_icl
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ def recicl_and_track(
     """Train (or reuse) the RecICL model and the plain SFT baseline on the training window: out/recicl, out/sft."""
     tracking.log_prepared(dataset_dir, context="training")
     icl = effective_as_of(icl, schedule_time)
-    mlflow.log_param("effective_as_of", icl.as_of or "all data")
+    mlflow.log_param("effective_as_of", str(parse_as_of(icl.as_of)) if icl.as_of else "all data")  # Unix seconds
     run_id = mlflow.active_run().info.run_id
     with atomic_dir(out_dir) as tmp:
         if icl.icl_model_dir:

@@ -26,6 +26,7 @@ from components.common.callbacks import MlflowMetrics, ProgressLog
 from components.common.errors import ConfigError
 from components.common.models import load_base_model
 from components.common.prepared import Prepared
+from components.common.training import trainer_arguments
 from components.train_baseline.sasrec import load_sasrec, pad_histories
 from components.train_sft.config import SFTConfig
 from components.train_sft.ilora import ILoRAModel
@@ -196,29 +197,21 @@ def train_ilora(
     eval_ds = Dataset.from_dict(
         _features(held, sequence_representations(sasrec, held.histories), tokenizer, data.titles, template, hybrid)
     )
-    cuda = torch.cuda.is_available()
     ckpt = checkpoint_dir(sft, data, out_dir, extra={"ilora": ilora.to_params()})
     args = TrainingArguments(
-        output_dir=str(ckpt),
-        per_device_train_batch_size=sft.sft_batch_size,
-        per_device_eval_batch_size=sft.sft_batch_size,
-        gradient_accumulation_steps=sft.sft_grad_accum,
-        learning_rate=sft.sft_lr,
-        num_train_epochs=sft.sft_epochs,
-        lr_scheduler_type="cosine",
-        warmup_steps=0.05,
-        logging_steps=10,
-        save_strategy="steps",
-        save_steps=sft.sft_save_steps,
-        save_total_limit=1,
-        use_cpu=not cuda,
-        report_to=[],
-        seed=sft.sft_seed,
-        data_seed=sft.sft_seed,
+        **trainer_arguments(
+            output_dir=ckpt,
+            batch_size=sft.sft_batch_size,
+            grad_accum=sft.sft_grad_accum,
+            lr=sft.sft_lr,
+            epochs=sft.sft_epochs,
+            warmup=0.05,
+            save_steps=sft.sft_save_steps,
+            seed=sft.sft_seed,
+            progress=progress,
+        ),
         remove_unused_columns=False,
         label_names=["completion_mask"],  # so that evaluation computes the loss
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
     )
     trainer = ILoRATrainer(
         model=model,

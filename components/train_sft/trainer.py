@@ -19,6 +19,7 @@ from typing import Any
 from components.common.callbacks import MlflowMetrics, ProgressLog
 from components.common.models import load_base_model, save_model
 from components.common.prepared import Prepared
+from components.common.training import trainer_arguments
 from components.train_sft.config import SFTConfig
 from components.train_sft.prompts import fit_to_length, split_examples, template_for, training_examples
 
@@ -95,9 +96,19 @@ def train_sft(
         "history_len": config.sft_history_len,
     }
     return fit(
-        config, model, tokenizer, train_ds, eval_ds, checkpoint_dir(config, data, out_dir), out_dir,
-        describe=describe, counts=counts, callbacks=callbacks, progress=progress, mlflow_run_id=mlflow_run_id,
-    )  # fmt: skip
+        config,
+        model,
+        tokenizer,
+        train_ds,
+        eval_ds,
+        checkpoint_dir(config, data, out_dir),
+        out_dir,
+        describe=describe,
+        counts=counts,
+        callbacks=callbacks,
+        progress=progress,
+        mlflow_run_id=mlflow_run_id,
+    )
 
 
 def fit(
@@ -122,7 +133,6 @@ def fit(
     before and after, and on rank 0 the merged model, `describe` as `model.json` and the record."""
     import sys
 
-    import torch
     import trl
     from peft import LoraConfig
     from transformers.trainer_utils import get_last_checkpoint
@@ -141,32 +151,22 @@ def fit(
         ensure_weight_tying=tied and config.sft_train_embeddings,
         task_type="CAUSAL_LM",
     )
-    cuda = torch.cuda.is_available()
     args = trl.SFTConfig(
-        output_dir=str(ckpt),
-        per_device_train_batch_size=config.sft_batch_size,
-        per_device_eval_batch_size=config.sft_batch_size,
-        gradient_accumulation_steps=config.sft_grad_accum,
-        learning_rate=config.sft_lr,
-        num_train_epochs=config.sft_epochs,
-        lr_scheduler_type="cosine",
-        warmup_steps=0.05,
-        logging_steps=10,
-        save_strategy="steps",
-        save_steps=config.sft_save_steps,
-        save_total_limit=1,
+        **trainer_arguments(
+            output_dir=ckpt,
+            batch_size=config.sft_batch_size,
+            grad_accum=config.sft_grad_accum,
+            lr=config.sft_lr,
+            epochs=config.sft_epochs,
+            warmup=0.05,
+            save_steps=config.sft_save_steps,
+            seed=config.sft_seed,
+            progress=progress,
+        ),
         eval_strategy="no",
-        bf16=cuda and torch.cuda.is_bf16_supported(),
         gradient_checkpointing=False,
-        use_cpu=not cuda,
-        ddp_backend="gloo" if world_size() > 1 and not cuda else None,
-        report_to=[],
-        seed=config.sft_seed,
-        data_seed=config.sft_seed,
         max_length=config.sft_max_length,
         completion_only_loss=True,
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
     )
     trainer_type = trainer_class or CompletionHeadSFTTrainer
     trainer = trainer_type(

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from components.train_sft.completion_head import CompletionHeadSFTTrainer
+from components.train_sft.completion_head import CompletionHeadSFTTrainer, final_states
 
 
 class YesLogitSFTTrainer(CompletionHeadSFTTrainer):
@@ -24,13 +24,7 @@ class YesLogitSFTTrainer(CompletionHeadSFTTrainer):
         self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
         labels = inputs["labels"]  # (B, T), -100 except on the completion
-        out = model(
-            input_ids=inputs["input_ids"],
-            attention_mask=inputs.get("attention_mask"),
-            output_hidden_states=True,
-            logits_to_keep=1,
-            use_cache=False,
-        )
+        out = final_states(model, inputs)
         targets = labels[:, 1:]
         answer = (targets != -100).int().argmax(dim=-1)  # (B,) first completion position, predicting it
         rows = torch.arange(labels.shape[0], device=labels.device)
