@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from components.align.losses import LOSSES
 from components.common.errors import ConfigError
 
 
-def check_losses(params: dict[str, Any]) -> None:
-    losses = params.get("losses")
-    if not isinstance(losses, list) or not losses:
-        raise ConfigError("losses", f"got {losses!r}; expected a non-empty list of loss names ({', '.join(LOSSES)})")
-    unknown = [name for name in losses if name not in LOSSES]
+def check_names(params: dict[str, Any], key: str, allowed: Iterable[str], kind: str) -> list[str]:
+    """`params[key]` must be a non-empty list of distinct `kind` names among `allowed`; returns it."""
+    allowed = list(allowed)
+    names = params.get(key)
+    if not isinstance(names, list) or not names:
+        raise ConfigError(key, f"got {names!r}; expected a non-empty list of {kind} names ({', '.join(allowed)})")
+    unknown = [name for name in names if name not in allowed]
     if unknown:
-        raise ConfigError("losses", f"unknown loss {unknown[0]!r}; expected names among {', '.join(LOSSES)}")
-    if len(set(losses)) != len(losses):
-        raise ConfigError("losses", f"{losses} names a loss twice; expected each once")
-    if "sft" in losses:
-        raise ConfigError("losses", "'sft' is the reference model, evaluated anyway; expected loss names only")
+        raise ConfigError(key, f"unknown {kind} {unknown[0]!r}; expected names among {', '.join(allowed)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(key, f"{names} names a {kind} twice; expected each once")
+    return names
+
+
+def check_losses(params: dict[str, Any]) -> None:
+    check_names(params, "losses", LOSSES, "loss")
+
+
+def check_methods(params: dict[str, Any]) -> None:
+    from components.edit_knowledge.config import METHODS
+
+    check_names(params, "methods", METHODS, "method")

@@ -202,7 +202,7 @@ def _key_metrics(entry: Entry, parent: str, uri: str) -> dict[str, float]:
     )
     found: dict[str, float] = {}
     for child in sorted(children, key=lambda r: r.info.start_time or 0):
-        model = child.data.tags.get("recforge.model")
+        model = child.data.tags.get("recforge.model") or child.data.tags.get("recforge.method")
         for key in entry.key_metrics:
             if key in child.data.metrics:
                 found[f"{model}.{key}" if model else key] = child.data.metrics[key]

@@ -110,6 +110,19 @@ PIPELINES: dict[str, Entry] = {
             ),
             ("hr_1", "hr_10", "ndcg_10", "valid_ratio"),
         ),
+        Entry(
+            "knowledge-edit",
+            "pipelines.knowledge_edit",
+            "knowledge_edit_pipeline",
+            "facts about catalogue items -> a model that knows them -> C0 -> AlphaEdit and MEMIT sequences -> report",
+            (
+                "components.prepare_data.config:PrepareConfig",
+                "components.edit_knowledge.config:FactConfig",
+                "components.edit_knowledge.config:EditConfig",
+            ),
+            ("efficacy", "generalization", "specificity", "fluency"),
+            checks=("pipelines.checks:check_methods",),
+        ),
     )
 }
 
