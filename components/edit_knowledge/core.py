@@ -59,6 +59,7 @@ def build_fact_model(config: FactConfig, dataset_dir: str | Path, model_out: str
     model, tokenizer = load_base_model(
         config.base_model, corpus=texts, seed=config.fact_seed, vocab_size=config.fact_vocab_size
     )
+    model.to(device())
     curve: list[float] = []
     if model_kind(config.base_model) == "preset":
         curve = train_on_sentences(
@@ -72,7 +73,7 @@ def build_fact_model(config: FactConfig, dataset_dir: str | Path, model_out: str
         )
     model.eval()
     share = known_share(model, tokenizer, requests)
-    save_model(model, tokenizer, model_out)
+    save_model(model.to("cpu"), tokenizer, model_out)
     with atomic_dir(facts_out) as tmp:
         (tmp / "facts.json").write_text(json.dumps([asdict(f) for f in facts]), encoding="utf-8")
         (tmp / "requests.json").write_text(json.dumps(fact_sets.to_json(requests)), encoding="utf-8")
@@ -124,8 +125,15 @@ def load_model(model_dir: str | Path) -> tuple[Any, Any]:
     from components.common.models import load_base_model
 
     model, tokenizer = load_base_model(str(model_dir))
-    model.eval()
+    model.to(device()).eval()
     return model, tokenizer
+
+
+def device() -> str:
+    """CUDA where available (training facts, statistics and edits all run on the model's device), else CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def compute_statistics(
@@ -231,7 +239,7 @@ def run_edits(
 
     state = EditState(layers, rule, projectors=projectors if rule.project else {}, covs=covs)
     run_sequence(model, tokenizer, requests, state, templates, settings, config.edit_batch_size, after)
-    save_model(model, tokenizer, model_out)
+    save_model(model.to("cpu"), tokenizer, model_out)
     summary = {
         "method": method,
         "l2": rule.l2,
