@@ -21,17 +21,12 @@ def subject_last_index(tokenizer: Any, template: str, subject: str) -> int:
 
 
 def batch_tokens(tokenizer: Any, texts: Sequence[str], device: Any = None) -> tuple[Any, Any, list[int]]:
-    """(input_ids (B, T), attention_mask (B, T), lengths) right-padded."""
-    import torch
+    """(input_ids (B, T), attention_mask (B, T), lengths) right-padded with the evaluation step's `pad`."""
+    from components.evaluate.scoring import pad
 
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width = max(len(i) for i in ids)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    input_ids, mask = pad(ids, pad_id, left=False)
     return input_ids.to(device), mask.to(device), [len(i) for i in ids]
 
 

@@ -26,13 +26,12 @@ from components.common.callbacks import MlflowMetrics, ProgressLog
 from components.common.errors import ConfigError
 from components.common.models import load_base_model
 from components.common.prepared import Prepared
-from components.common.training import trainer_arguments
 from components.train_baseline.sasrec import load_sasrec, pad_histories
 from components.train_sft.config import SFTConfig
 from components.train_sft.ilora import ILoRAModel
 from components.train_sft.ilora_config import ILoRAConfig
 from components.train_sft.prompts import Examples, split_examples, template_for, training_examples
-from components.train_sft.trainer import checkpoint_dir
+from components.train_sft.trainer import checkpoint_dir, schedule_arguments
 
 log = logging.getLogger(__name__)
 SOFT_TOKEN = "<item_emb>"
@@ -199,17 +198,7 @@ def train_ilora(
     )
     ckpt = checkpoint_dir(sft, data, out_dir, extra={"ilora": ilora.to_params()})
     args = TrainingArguments(
-        **trainer_arguments(
-            output_dir=ckpt,
-            batch_size=sft.sft_batch_size,
-            grad_accum=sft.sft_grad_accum,
-            lr=sft.sft_lr,
-            epochs=sft.sft_epochs,
-            warmup=0.05,
-            save_steps=sft.sft_save_steps,
-            seed=sft.sft_seed,
-            progress=progress,
-        ),
+        **schedule_arguments(sft, ckpt, progress),
         remove_unused_columns=False,
         label_names=["completion_mask"],  # so that evaluation computes the loss
     )

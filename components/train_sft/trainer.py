@@ -35,6 +35,21 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def schedule_arguments(config: SFTConfig, output_dir: Path, progress: bool) -> dict:
+    """The shared trainer arguments filled from an SFT config (batch, schedule, checkpoints, seed)."""
+    return trainer_arguments(
+        output_dir=output_dir,
+        batch_size=config.sft_batch_size,
+        grad_accum=config.sft_grad_accum,
+        lr=config.sft_lr,
+        epochs=config.sft_epochs,
+        warmup=0.05,
+        save_steps=config.sft_save_steps,
+        seed=config.sft_seed,
+        progress=progress,
+    )
+
+
 def checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path, extra: dict | None = None) -> Path:
     """Where checkpoints live: the configured folder, a stable folder keyed by the config, the data and `extra`
     (what else defines the training task), or inside the output."""
@@ -152,17 +167,7 @@ def fit(
         task_type="CAUSAL_LM",
     )
     args = trl.SFTConfig(
-        **trainer_arguments(
-            output_dir=ckpt,
-            batch_size=config.sft_batch_size,
-            grad_accum=config.sft_grad_accum,
-            lr=config.sft_lr,
-            epochs=config.sft_epochs,
-            warmup=0.05,
-            save_steps=config.sft_save_steps,
-            seed=config.sft_seed,
-            progress=progress,
-        ),
+        **schedule_arguments(config, ckpt, progress),
         eval_strategy="no",
         gradient_checkpointing=False,
         max_length=config.sft_max_length,
