@@ -123,6 +123,21 @@ PIPELINES: dict[str, Entry] = {
             ("efficacy", "generalization", "specificity", "fluency"),
             checks=("pipelines.checks:check_methods",),
         ),
+        Entry(
+            "pigeon",
+            "pipelines.pigeon",
+            "pigeon_pipeline",
+            "item images and user windows -> Pigeon stage 1 (masked reconstruction) -> stage 2 (Diffusion-DPO) ->"
+            " evaluate against no-history -> report with grid",
+            (
+                "components.prepare_data.config:PrepareConfig",
+                "components.train_diffusion.config:ImageDataConfig",
+                "components.train_diffusion.config:Stage1Config",
+                "components.train_diffusion.config:Stage2Config",
+                "components.train_diffusion.config:ImageEvalConfig",
+            ),
+            ("history_similarity", "history_ssim", "target_similarity"),
+        ),
     )
 }
 

@@ -1,0 +1,137 @@
+"""Evaluation of one Pigeon variant on held-out users: generate for test windows (the same noise seeds for every
+variant), then history similarity, history SSIM and target similarity, per window and on average, plus the
+sample users' images for the grid.
+
+Variants: `pigeon` (stage-2 model), `pigeon-stage1`, and `no-history` (the stage-1 decoder conditioned on the
+instruction only).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from components.common.atomic import atomic_dir
+from components.common.errors import DataError
+from components.train_diffusion.bundle import load_pigeon
+from components.train_diffusion.config import ImageEvalConfig
+from components.train_diffusion.data import ImageData, Windows
+from components.train_diffusion.encoder import embed_images, to_tensor, to_uint8
+from components.train_diffusion.grid import save_grid
+from components.train_diffusion.metrics import history_similarity, history_ssim
+from components.train_diffusion.sampling import generate
+from components.train_diffusion.stage1 import device
+
+METRICS = ("history_similarity", "history_ssim", "target_similarity")
+
+
+def eval_windows(data: ImageData, config: ImageEvalConfig) -> tuple[Windows, np.ndarray]:
+    """The test windows evaluated (a seeded subset when `eval_windows` > 0) and their row numbers."""
+    test = data.split("test")
+    if not len(test):
+        raise DataError(data.path / "windows.parquet", "no test windows; expected held-out users with >= 6 items")
+    rows = np.arange(len(test))
+    if config.eval_windows and config.eval_windows < len(test):
+        rows = np.sort(np.random.default_rng(config.eval_seed).choice(len(test), config.eval_windows, replace=False))
+    return test.take(rows), rows
+
+
+def grid_rows(windows: Windows, count: int) -> np.ndarray:
+    """Positions of the first window of each of the first `count` distinct users."""
+    _, first = np.unique(windows.users, return_index=True)
+    return np.sort(first)[:count]
+
+
+def score_images(
+    images: torch.Tensor, windows: Windows, item_embeds: torch.Tensor, all_images: np.ndarray, encoder
+) -> dict[str, np.ndarray]:
+    """Per-window metrics of generated (B, 3, S, S) images in [-1, 1]."""
+    gen = encoder.embed(images)  # (B, D)
+    hist = item_embeds[torch.from_numpy(windows.histories)]  # (B, H, D)
+    target = item_embeds[torch.from_numpy(windows.targets)]  # (B, D)
+    hist_px = to_tensor(all_images[windows.histories.ravel()]).view(
+        len(windows), windows.histories.shape[1], *images.shape[1:]
+    )
+    return {
+        "history_similarity": history_similarity(gen, hist).cpu().numpy(),
+        "history_ssim": history_ssim(images.cpu(), hist_px).numpy(),
+        "target_similarity": (gen * target).sum(-1).cpu().numpy(),
+    }
+
+
+@torch.no_grad()
+def evaluate_variant(config: ImageEvalConfig, variant: str, data_dir: str, model_dir: str, out_dir: str) -> dict:
+    data = ImageData(data_dir)
+    model = load_pigeon(model_dir)
+    model.cache_item_tokens(data.images)
+    model.to(device())
+    windows, rows = eval_windows(data, config)
+    item_embeds = embed_images(model.encoder.to("cpu"), data.images)
+    model.encoder.to(model.device)
+    use_history = variant != "no-history"
+    started = time.perf_counter()
+    scores: dict[str, list[np.ndarray]] = {k: [] for k in METRICS}
+    generated = []
+    for start in range(0, len(windows), 64):
+        part = windows.take(np.arange(start, min(start + 64, len(windows))))
+        seeds = [config.eval_seed * 1_000_003 + int(r) for r in rows[start : start + 64]]
+        _, images = generate(
+            model,
+            part.histories,
+            part.targets,
+            data.titles,
+            use_history,
+            seeds,
+            config.eval_sample_steps,
+            guidance=config.eval_guidance_scale,
+        )
+        for key, values in score_images(images.cpu(), part, item_embeds, data.images, model.encoder.cpu()).items():
+            scores[key].append(values)
+        model.encoder.to(model.device)
+        generated.append(to_uint8(images))
+    seconds = time.perf_counter() - started
+    per_window = {k: np.concatenate(v) for k, v in scores.items()}
+    images_u8 = np.concatenate(generated)  # (N, S, S, 3)
+    reference = score_images(
+        to_tensor(data.images[windows.targets]), windows, item_embeds, data.images, model.encoder.cpu()
+    )
+    summary = {k: float(v.mean()) for k, v in per_window.items()}
+    record = {
+        "variant": variant,
+        "stage": model.meta.get("stage", ""),
+        "windows": len(windows),
+        "users": len(np.unique(windows.users)),
+        "seconds": seconds,
+        "metrics": summary,
+        "target_poster": {k: float(reference[k].mean()) for k in ("history_similarity", "history_ssim")},
+    }
+    show = grid_rows(windows, config.grid_users)
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "metrics.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        np.savez(tmp / "scores.npz", rows=rows, users=windows.users, **per_window)
+        np.savez(
+            tmp / "samples.npz",
+            generated=images_u8[show],
+            history=data.images[windows.histories[show]],
+            target=data.images[windows.targets[show]],
+            users=windows.users[show],
+        )
+        if len(show):
+            save_grid(
+                tmp / "grid.png",
+                data.images[windows.histories[show]],
+                [images_u8[show]],
+                data.images[windows.targets[show]],
+            )
+    return record
+
+
+def read_evaluation(folder: str | Path) -> dict:
+    path = Path(folder) / "metrics.json"
+    if not path.is_file():
+        raise DataError(path, "file not found; expected an evaluation from the pigeon evaluate step")
+    return json.loads(path.read_text(encoding="utf-8"))

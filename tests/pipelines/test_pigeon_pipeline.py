@@ -1,0 +1,69 @@
+"""The pigeon pipeline through KFP's local runner with reduced settings, on the shared MovieLens data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from PIL import Image
+
+from components.common.tracking import default_tracking_uri
+from pipelines import registry
+from pipelines.local import run_local
+
+REDUCED = {
+    "max_windows_per_user": 1,
+    "encoder_epochs": 1,
+    "vae_steps": 20,
+    "stage1_steps": 30,
+    "batch_size": 16,
+    "dpo_windows": 16,
+    "dpo_samples": 2,
+    "dpo_steps": 6,
+    "dpo_batch_size": 8,
+    "sample_steps": 4,
+    "eval_windows": 12,
+    "eval_sample_steps": 4,
+    "grid_users": 3,
+}
+
+
+def test_pigeon_trains_both_stages_and_compares_three_variants(tmp_path: Path) -> None:
+    run = run_local(registry.get("pigeon"), REDUCED, tmp_path / "runs")
+    client = mlflow.MlflowClient(default_tracking_uri(run.workdir))
+    experiment = client.get_experiment_by_name("pigeon").experiment_id
+    steps = {
+        r.data.tags["recforge.step"]: r
+        for r in client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{run.parent_run_id}'")
+    }
+    expected = {"image-data", "pigeon-stage1", "pigeon-stage2", "evaluate-pigeon", "evaluate-pigeon-stage1"}
+    assert expected | {"evaluate-no-history", "pigeon-report"} <= set(steps)
+    data = steps["image-data"].data.metrics
+    assert data["users"] == 610 and data["test_users"] == 61  # one window per user, 10% of users held out
+    stage1 = client.get_metric_history(steps["pigeon-stage1"].info.run_id, "stage1_loss")
+    assert [m.step for m in stage1] == [25, 30] and stage1[-1].value < 1.5
+    vae = [m.value for m in client.get_metric_history(steps["pigeon-stage1"].info.run_id, "vae_loss")]
+    assert vae[-1] < vae[0]
+    stage2 = steps["pigeon-stage2"].data.metrics
+    assert stage2["pairs"] == 16
+    assert stage2["chosen_history_similarity"] >= stage2["rejected_history_similarity"]
+    for variant in ("pigeon", "pigeon-stage1", "no-history"):
+        run_data = steps[f"evaluate-{variant}"].data
+        assert run_data.tags["recforge.model"] == variant
+        assert run_data.metrics["eval_windows"] == 12
+        assert -1 <= run_data.metrics["history_similarity"] <= 1 and -1 <= run_data.metrics["target_similarity"] <= 1
+        assert -1 <= run_data.metrics["history_ssim"] <= 1
+        artifacts = {a.path for a in client.list_artifacts(steps[f"evaluate-{variant}"].info.run_id, "evaluation")}
+        assert "evaluation/grid.png" in artifacts
+    report = Path(run.outputs["report"]).read_text()
+    assert "| pigeon |" in report and "| no-history |" in report and "| pigeon-stage1 |" in report
+    comparison = {a.path for a in client.list_artifacts(steps["pigeon-report"].info.run_id)}
+    assert {"grid.png", "report.md"} <= comparison
+    grid = np.asarray(Image.open(Path(client.download_artifacts(steps["pigeon-report"].info.run_id, "grid.png"))))
+    # 3 users x (5 history + 3 generated + target) tiles of 64 px with 4 px gaps
+    assert grid.shape == (3 * 64 + 2 * 4, 9 * 64 + 8 * 4 + 2 * 4, 3)
+    meta = json.loads((Path(run.outputs["model"]) / "pigeon.json").read_text())
+    assert meta["stage"] == "stage2" and meta["diffusion_preset"] == "tiny"
+    assert run.metrics["pigeon.history_similarity"] == steps["evaluate-pigeon"].data.metrics["history_similarity"]
