@@ -102,7 +102,7 @@ def main() -> None:
             else:
                 with torch.no_grad():
                     hist = model.encoder.tokens(images[torch.from_numpy(hist_items.ravel()).to(device)])
-                    hist = hist.view(batch, -1, hist.shape[-1])
+                    hist = hist.reshape(batch, -1, hist.shape[-1])
                     x0 = model.vae.encode(images[torch.from_numpy(targets).to(device)]).latent_dist.mean
                 _, ids, mask = model.inputs(hist_items, targets, titles)
             noise = torch.randn_like(x0)
@@ -162,7 +162,7 @@ def main() -> None:
     )
     shape = f"UNet {params_unet / 1e6:.1f}M parameters, {size}x{size} latents"
     print(f"preset {args.preset} ({shape}), batch {batch}, {args.dtype}, {machine}")
-    print("| what | s/step | images/s | ratio |\n|---|---|---|---|")
+    print("| what | s/step | images/s | time vs recforge |\n|---|---|---|---|")
     for i, row in enumerate(rows):
         base = rows[i - i % 2]["seconds_per_step"]
         cells = [f"{row['seconds_per_step']:.3f}", f"{row['images_per_second']:.1f}"]
