@@ -84,6 +84,7 @@ def train_encoder(
 
 @torch.no_grad()
 def embed_images(encoder: ImageEncoder, images: np.ndarray, batch: int = 256) -> torch.Tensor:
-    """(N, S, S, 3) uint8 -> (N, width) unit-norm embeddings."""
-    out = [encoder.embed(to_tensor(images[s : s + batch])) for s in range(0, len(images), batch)]
-    return torch.cat(out) if out else torch.zeros(0, encoder.width)
+    """(N, S, S, 3) uint8 -> (N, width) unit-norm embeddings, on the encoder's device."""
+    device = encoder.center.device
+    out = [encoder.embed(to_tensor(images[s : s + batch]).to(device)) for s in range(0, len(images), batch)]
+    return torch.cat(out) if out else torch.zeros(0, encoder.width, device=device)

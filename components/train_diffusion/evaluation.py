@@ -20,7 +20,7 @@ from components.common.errors import DataError
 from components.train_diffusion.bundle import load_pigeon
 from components.train_diffusion.config import ImageEvalConfig
 from components.train_diffusion.data import ImageData, Windows
-from components.train_diffusion.encoder import embed_images, to_tensor, to_uint8
+from components.train_diffusion.encoder import ImageEncoder, embed_images, to_tensor, to_uint8
 from components.train_diffusion.grid import save_grid
 from components.train_diffusion.metrics import history_similarity, history_ssim
 from components.train_diffusion.sampling import generate
@@ -47,9 +47,9 @@ def grid_rows(windows: Windows, count: int) -> np.ndarray:
 
 
 def score_images(
-    images: torch.Tensor, windows: Windows, item_embeds: torch.Tensor, all_images: np.ndarray, encoder
+    images: torch.Tensor, windows: Windows, item_embeds: torch.Tensor, all_images: np.ndarray, encoder: ImageEncoder
 ) -> dict[str, np.ndarray]:
-    """Per-window metrics of generated (B, 3, S, S) images in [-1, 1]."""
+    """Per-window metrics of generated (B, 3, S, S) images in [-1, 1] (on the encoder's device)."""
     gen = encoder.embed(images)  # (B, D)
     hist = item_embeds[torch.from_numpy(windows.histories)]  # (B, H, D)
     target = item_embeds[torch.from_numpy(windows.targets)]  # (B, D)
@@ -70,8 +70,7 @@ def evaluate_variant(config: ImageEvalConfig, variant: str, data_dir: str, model
     model.cache_item_tokens(data.images)
     model.to(device())
     windows, rows = eval_windows(data, config)
-    item_embeds = embed_images(model.encoder.to("cpu"), data.images)
-    model.encoder.to(model.device)
+    item_embeds = embed_images(model.encoder, data.images)  # (n_items, D)
     use_history = variant != "no-history"
     started = time.perf_counter()
     scores: dict[str, list[np.ndarray]] = {k: [] for k in METRICS}
@@ -89,15 +88,14 @@ def evaluate_variant(config: ImageEvalConfig, variant: str, data_dir: str, model
             config.eval_sample_steps,
             guidance=config.eval_guidance_scale,
         )
-        for key, values in score_images(images.cpu(), part, item_embeds, data.images, model.encoder.cpu()).items():
+        for key, values in score_images(images, part, item_embeds, data.images, model.encoder).items():
             scores[key].append(values)
-        model.encoder.to(model.device)
         generated.append(to_uint8(images))
     seconds = time.perf_counter() - started
     per_window = {k: np.concatenate(v) for k, v in scores.items()}
     images_u8 = np.concatenate(generated)  # (N, S, S, 3)
     reference = score_images(
-        to_tensor(data.images[windows.targets]), windows, item_embeds, data.images, model.encoder.cpu()
+        to_tensor(data.images[windows.targets]).to(model.device), windows, item_embeds, data.images, model.encoder
     )
     summary = {k: float(v.mean()) for k, v in per_window.items()}
     record = {

@@ -33,8 +33,7 @@ def preference_pairs(
     rng = np.random.default_rng(config.dpo_seed)
     rows = rng.choice(len(train), size=min(config.dpo_windows, len(train)), replace=False)
     windows = train.take(rows)
-    item_embeds = embed_images(model.encoder.to("cpu"), data.images).to(model.device)  # (n_items, D)
-    model.encoder.to(model.device)
+    item_embeds = embed_images(model.encoder, data.images)  # (n_items, D)
     mask_gen = torch.Generator().manual_seed(config.dpo_seed)
     chosen, rejected, sims = [], [], []
     for start in range(0, len(windows), chunk):

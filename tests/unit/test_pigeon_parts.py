@@ -194,3 +194,42 @@ def test_invalid_settings_are_refused_with_the_setting_named() -> None:
         Stage1Config(keep_ratio=0.0)
     with pytest.raises(ConfigError, match=r"stage1\.diffusion_preset"):
         Stage1Config(diffusion_preset="sdxl")
+
+
+def test_unet_lora_leaves_only_the_adapters_trainable() -> None:
+    from components.train_diffusion.decoder import add_unet_lora, build_unet, denoise
+
+    unet = build_unet("tiny", 32)
+    total = sum(p.numel() for p in unet.parameters())
+    add_unet_lora(unet, 4)
+    trainable = {n for n, p in unet.named_parameters() if p.requires_grad}
+    assert trainable and all("lora" in n for n in trainable)
+    assert sum(p.numel() for n, p in unet.named_parameters() if n in trainable) < 0.1 * total
+    latents, cond = torch.randn(2, 4, 8, 8), torch.randn(2, 6, 64)
+    out = denoise(unet, latents, torch.tensor([10, 500]), cond, torch.ones(2, 6, dtype=torch.long))
+    assert out.shape == (2, 4, 8, 8)
+    out.pow(2).mean().backward()
+    assert all(p.grad is not None for n, p in unet.named_parameters() if n in trainable)
+
+
+def test_missing_step_outputs_are_named(tmp_path: Path) -> None:
+    from components.train_diffusion.bundle import load_pigeon
+    from components.train_diffusion.data import ImageData
+    from components.train_diffusion.report import read_all
+
+    with pytest.raises(DataError, match=r"^meta\.json: file not found; expected the output of the image-data step"):
+        ImageData(tmp_path)
+    with pytest.raises(DataError, match=r"^pigeon\.json: file not found; expected a model from the pigeon stage"):
+        load_pigeon(tmp_path)
+    with pytest.raises(DataError, match=r"^metrics\.json: file not found; expected an evaluation"):
+        read_all([tmp_path])
+
+
+def test_paired_difference_and_interval() -> None:
+    from components.train_diffusion.report import paired
+
+    mean, half, share = paired(np.array([1.0, 2.0, 3.0, 0.5]), np.array([0.0, 0.0, 0.0, 1.0]))
+    diffs = np.array([1.0, 2.0, 3.0, -0.5])
+    assert mean == pytest.approx(1.375)
+    assert half == pytest.approx(1.96 * diffs.std(ddof=1) / 2)
+    assert share == 0.75
