@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from components.common.errors import RecforgeError
 from pipelines import registry
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
     comp.add_argument("name")
     comp.add_argument("-o", "--output", help="output file (default: NAME.yaml)")
+    _gpu_arguments(comp)
 
     run = sub.add_parser("run", help="run a pipeline")
     run.add_argument("name")
@@ -42,24 +44,54 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _gpu_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("GPU scheduling of the training steps (see pipelines/accelerators.py)")
+    group.add_argument("--gpus", type=int, default=0, help="accelerators per training step (default 0: none)")
+    group.add_argument("--gpu-type", default="nvidia.com/gpu", help="accelerator resource name")
+    group.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE")
+    group.add_argument("--toleration", action="append", default=[], metavar="KEY[=VALUE]:EFFECT")
+    group.add_argument("--shm", default="16Gi", help="size of the memory-backed /dev/shm (default 16Gi)")
+
+
+def _gpu_settings(args: argparse.Namespace) -> Any:
+    from pipelines.accelerators import GpuSettings
+
+    return GpuSettings.from_cli(args.gpus, args.gpu_type, args.node_selector, args.toleration, args.shm)
+
+
 def _list() -> None:
     width = max(len(name) for name in registry.PIPELINES)
     for name, entry in registry.PIPELINES.items():
         print(f"{name:<{width}}  {entry.description}")
 
 
-def _compile(name: str, output: str | None) -> None:
+def _compile(name: str, output: str | None, settings: Any = None) -> None:
     from kfp import compiler
+
+    from pipelines.accelerators import GpuSettings
 
     entry = registry.get(name)
     target = Path(output or f"{name}.yaml")
     if target.suffix not in (".yaml", ".yml", ".json"):
         raise RecforgeError(f"compile: output {target} should end with .yaml, .yml or .json")
+    settings = settings or GpuSettings()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-    compiler.Compiler().compile(entry.load(), str(tmp))
+    saved = {key: os.environ.get(key) for key in settings.to_env()}
+    os.environ.update(settings.to_env())
+    try:
+        compiler.Compiler().compile(entry.load(fresh=True), str(tmp))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if settings.gpus:
+            entry.load(fresh=True)  # leave the module as the environment defines it
     os.replace(tmp, target)
-    print(f"compiled {name} -> {target}")
+    gpus = f" ({settings.gpus} x {settings.gpu_type} per training step)" if settings.gpus else ""
+    print(f"compiled {name} -> {target}{gpus}")
 
 
 def _run(name: str, sets: list[str], workdir: str) -> None:
@@ -106,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
         elif args.command == "compile":
-            _compile(args.name, args.output)
+            _compile(args.name, args.output, _gpu_settings(args))
         elif args.command == "run":
             _run(args.name, args.sets, args.workdir)
         elif args.command == "lineage":

@@ -24,6 +24,8 @@ PROFILES = {
     "data": Profile(cpu="1", memory="4Gi", retries=1),
     "light": Profile(cpu="500m", memory="1Gi", retries=1),
     "train": Profile(cpu="4", memory="16Gi", retries=0),
+    # LLM and diffusion training: the steps `--gpus` puts accelerators on (see pipelines/accelerators.py)
+    "gpu": Profile(cpu="8", memory="64Gi", retries=0),
     "evaluate": Profile(cpu="2", memory="8Gi", retries=1),
 }
 
@@ -36,6 +38,10 @@ def configure(task: dsl.PipelineTask, profile: str, *, caching: bool = False) ->
     if p.retries:
         task.set_retry(num_retries=p.retries)
     task.set_caching_options(enable_caching=caching)
+    if profile == "gpu":
+        from pipelines.accelerators import apply, from_env
+
+        apply(task, from_env())
     return task
 
 

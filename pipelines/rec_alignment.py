@@ -52,7 +52,7 @@ def rec_alignment_pipeline(**args) -> Outputs:
 
     # 2. The SASRec preference oracle and the SFT model (independent).
     sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train")
-    sft = configure(train_sft(**run, prepared=data, **pick(args, SFTConfig)), "train")
+    sft = configure(train_sft(**run, prepared=data, **pick(args, SFTConfig)), "gpu")
     sft_model = sft.outputs["model"]
 
     # 3. RosePO preference pairs with oracle smoothing factors.
@@ -66,7 +66,7 @@ def rec_alignment_pipeline(**args) -> Outputs:
         aligned = align_model(
             **run, preferences=pairs.outputs["preferences"], sft_model=sft_model, align_loss=loss, **align_args
         )
-        configure(aligned, "train")
+        configure(aligned, "gpu")
         evaluated = evaluate_model(
             **run, model_name=loss, prepared=data, model=aligned.outputs["model"], **pick(args, EvalConfig)
         )

@@ -37,7 +37,7 @@ def sft_rec_pipeline(**args) -> Outputs:
     # 2. Train the models; none depends on another.
     popularity = configure(train_popularity(**run, prepared=data), "light")
     sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train")
-    sft = configure(train_sft(**run, prepared=data, **pick(args, SFTConfig)), "train")
+    sft = configure(train_sft(**run, prepared=data, **pick(args, SFTConfig)), "gpu")
 
     # 3. Evaluate each on the same users and candidates.
     evaluations = {}

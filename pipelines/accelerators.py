@@ -1,0 +1,117 @@
+"""GPU scheduling of the accelerated training steps (SFT, alignment, RecICL, iLoRA, editing, diffusion), set at
+compile time: accelerator type and count, node selectors, tolerations and a memory-backed /dev/shm.
+
+`recforge compile|submit|schedule NAME --gpus N ...` puts the settings in the environment (`RECFORGE_GPUS`,
+`RECFORGE_GPU_TYPE`, `RECFORGE_NODE_SELECTORS`, `RECFORGE_TOLERATIONS`, `RECFORGE_SHM`) and reloads the
+pipeline module, whose `configure(task, "gpu")` calls read them through `apply()`. Data, evaluation and report
+steps never get them. Standard library and kfp only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+
+from kfp import dsl
+
+from components.common.errors import ConfigError
+
+EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_ENV = {
+    "gpus": "RECFORGE_GPUS",
+    "gpu_type": "RECFORGE_GPU_TYPE",
+    "node_selectors": "RECFORGE_NODE_SELECTORS",
+    "tolerations": "RECFORGE_TOLERATIONS",
+    "shm": "RECFORGE_SHM",
+}
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str
+    value: str | None
+    effect: str
+
+    @classmethod
+    def parse(cls, text: str) -> Toleration:
+        """`key[=value]:effect`, e.g. `nvidia.com/gpu:NoSchedule` or `dedicated=ml:NoExecute`."""
+        head, sep, effect = text.rpartition(":")
+        key, eq, value = head.partition("=")
+        if not sep or not key or effect not in EFFECTS or (eq and not value):
+            raise ConfigError(
+                "--toleration", f"got {text!r}; expected key[=value]:effect with effect one of {', '.join(EFFECTS)}"
+            )
+        return cls(key, value or None, effect)
+
+
+@dataclass(frozen=True)
+class GpuSettings:
+    gpus: int = 0
+    gpu_type: str = "nvidia.com/gpu"
+    node_selectors: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    shm: str = "16Gi"
+
+    def __post_init__(self) -> None:
+        if self.gpus < 0:
+            raise ConfigError("--gpus", f"got {self.gpus}; expected a count >= 0")
+        if not self.gpu_type or " " in self.gpu_type:
+            raise ConfigError("--gpu-type", f"got {self.gpu_type!r}; expected a resource name like nvidia.com/gpu")
+        if not _QUANTITY.match(self.shm):
+            raise ConfigError("--shm", f"got {self.shm!r}; expected a Kubernetes quantity like 16Gi")
+
+    @classmethod
+    def from_cli(
+        cls, gpus: int, gpu_type: str, node_selectors: list[str], tolerations: list[str], shm: str
+    ) -> GpuSettings:
+        selectors: dict[str, str] = {}
+        for item in node_selectors:
+            key, eq, value = item.partition("=")
+            if not eq or not key or not value:
+                raise ConfigError("--node-selector", f"got {item!r}; expected key=value")
+            selectors[key] = value
+        return cls(gpus, gpu_type, selectors, tuple(Toleration.parse(t) for t in tolerations), shm)
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            _ENV["gpus"]: str(self.gpus),
+            _ENV["gpu_type"]: self.gpu_type,
+            _ENV["node_selectors"]: json.dumps(self.node_selectors),
+            _ENV["tolerations"]: json.dumps([asdict(t) for t in self.tolerations]),
+            _ENV["shm"]: self.shm,
+        }
+
+
+def from_env() -> GpuSettings:
+    """The settings the CLI left in the environment; no GPUs when none were given."""
+    if not os.environ.get(_ENV["gpus"]):
+        return GpuSettings()
+    return GpuSettings(
+        gpus=int(os.environ[_ENV["gpus"]]),
+        gpu_type=os.environ.get(_ENV["gpu_type"], "nvidia.com/gpu"),
+        node_selectors=json.loads(os.environ.get(_ENV["node_selectors"], "{}")),
+        tolerations=tuple(Toleration(**t) for t in json.loads(os.environ.get(_ENV["tolerations"], "[]"))),
+        shm=os.environ.get(_ENV["shm"], "16Gi"),
+    )
+
+
+def apply(task: dsl.PipelineTask, settings: GpuSettings) -> dsl.PipelineTask:
+    """Accelerators, scheduling constraints and /dev/shm on one training task (nothing when gpus is 0)."""
+    if settings.gpus == 0:
+        return task
+    from kfp import kubernetes
+
+    task.set_accelerator_type(settings.gpu_type).set_accelerator_limit(settings.gpus)
+    for key, value in settings.node_selectors.items():
+        kubernetes.add_node_selector(task, label_key=key, label_value=value)
+    for t in settings.tolerations:
+        operator = "Equal" if t.value is not None else "Exists"
+        kubernetes.add_toleration(task, key=t.key, operator=operator, value=t.value, effect=t.effect)
+    # NCCL and DataLoader workers need more shared memory than a container's 64 MiB default
+    kubernetes.empty_dir_mount(
+        task, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit=settings.shm
+    )
+    return task

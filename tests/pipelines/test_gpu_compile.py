@@ -1,0 +1,74 @@
+"""`recforge compile --gpus ...`: accelerators, /dev/shm and scheduling constraints on training steps only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines import registry
+from pipelines.cli import main
+
+TRAINING = {"exec-train-sft", "exec-align-model"}
+FLAGS = ["--gpus", "8", "--node-selector", "pool=gpu", "--toleration", "nvidia.com/gpu:NoSchedule"]
+FLAGS += ["--toleration", "dedicated=ml:NoExecute", "--shm", "32Gi"]
+
+
+def _compile(name: str, target: Path, *flags: str) -> tuple[dict, dict]:
+    assert main(["compile", name, "-o", str(target), *flags]) == 0
+    docs = list(yaml.safe_load_all(target.read_text()))
+    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] if len(docs) > 1 else {}
+    return docs[0]["deploymentSpec"]["executors"], platform
+
+
+def test_gpus_go_on_the_training_executors_only(tmp_path: Path) -> None:
+    executors, platform = _compile("rec-alignment", tmp_path / "gpu.yaml", *FLAGS)
+    accelerated = {name for name, ex in executors.items() if ex["container"].get("resources", {}).get("accelerator")}
+    assert accelerated == TRAINING
+    for name in TRAINING:
+        accelerator = executors[name]["container"]["resources"]["accelerator"]
+        assert accelerator["resourceCount"] == "8" and accelerator["resourceType"] == "nvidia.com/gpu"
+    assert set(platform) == TRAINING  # data, SASRec, preferences, evaluation and registry steps get nothing
+    for name in TRAINING:
+        spec = platform[name]
+        assert spec["nodeSelector"]["labels"] == {"pool": "gpu"}
+        assert spec["tolerations"] == [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"},
+        ]
+        assert spec["emptyDirMounts"] == [
+            {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory", "sizeLimit": "32Gi"}
+        ]
+    # the next compile without flags is plain again
+    executors, platform = _compile("rec-alignment", tmp_path / "plain.yaml")
+    assert platform == {}
+    assert not any(ex["container"].get("resources", {}).get("accelerator") for ex in executors.values())
+
+
+@pytest.mark.parametrize("name", sorted(registry.PIPELINES))
+def test_every_pipeline_accelerates_its_training_steps(name: str, tmp_path: Path) -> None:
+    executors, platform = _compile(name, tmp_path / f"{name}.yaml", "--gpus", "2")
+    accelerated = {n for n, ex in executors.items() if ex["container"].get("resources", {}).get("accelerator")}
+    if name == "prepare-data":
+        assert accelerated == set() and platform == {}
+        return
+    assert accelerated and set(platform) == accelerated
+    assert not any(word in n for n in accelerated for word in ("prepare", "report", "compare", "evaluate", "sasrec"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--toleration", "nvidia.com/gpu"], "--toleration: got 'nvidia.com/gpu'; expected key[=value]:effect"),
+        (["--toleration", "a=b:Sometimes"], "expected key[=value]:effect with effect one of NoSchedule"),
+        (["--node-selector", "pool"], "--node-selector: got 'pool'; expected key=value"),
+        (["--shm", "lots"], "--shm: got 'lots'; expected a Kubernetes quantity like 16Gi"),
+        (["--gpus", "-1"], "--gpus: got -1; expected a count >= 0"),
+    ],
+)
+def test_bad_gpu_flags_are_refused(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
+    target = tmp_path / "x.yaml"
+    assert main(["compile", "sft-rec", "-o", str(target), "--gpus", "1", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not target.exists()
