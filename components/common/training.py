@@ -1,8 +1,11 @@
-"""The transformers/TRL training arguments every recforge trainer shares (schedule, checkpoints, devices, seeds)."""
+"""The transformers/TRL training arguments every recforge trainer shares (schedule, checkpoints, devices, seeds),
+and the schedule and device choice of the plain PyTorch loops (fact training, Pigeon)."""
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +51,23 @@ def trainer_arguments(
         "disable_tqdm": not progress,
         "dataloader_num_workers": 0,
     }
+
+
+def warmup_cosine(total: int) -> Callable[[int], float]:
+    """LambdaLR factor for step s of `total`: linear warm-up over the first 5% (at least one step), then a cosine
+    to zero."""
+    warm = max(1, total // 20)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    return factor
+
+
+def best_device() -> str:
+    """CUDA where available, else CPU: where the plain PyTorch loops put their models."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

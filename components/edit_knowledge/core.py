@@ -19,6 +19,7 @@ from typing import Any
 
 from components.common.atomic import atomic_dir
 from components.common.errors import ConfigError, DataError
+from components.common.training import best_device
 from components.edit_knowledge import facts as fact_sets
 from components.edit_knowledge.config import EditConfig, FactConfig
 
@@ -59,7 +60,7 @@ def build_fact_model(config: FactConfig, dataset_dir: str | Path, model_out: str
     model, tokenizer = load_base_model(
         config.base_model, corpus=texts, seed=config.fact_seed, vocab_size=config.fact_vocab_size
     )
-    model.to(device())
+    model.to(best_device())
     curve: list[float] = []
     if model_kind(config.base_model) == "preset":
         curve = train_on_sentences(
@@ -125,15 +126,8 @@ def load_model(model_dir: str | Path) -> tuple[Any, Any]:
     from components.common.models import load_base_model
 
     model, tokenizer = load_base_model(str(model_dir))
-    model.to(device()).eval()
+    model.to(best_device()).eval()
     return model, tokenizer
-
-
-def device() -> str:
-    """CUDA where available (training facts, statistics and edits all run on the model's device), else CPU."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def compute_statistics(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from components.common.training import warmup_cosine
 from components.edit_knowledge.probes import batch_tokens
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,7 @@ def train_on_sentences(
     rows = list(texts)  # no BOS: edit prompts are tokenized without special tokens too
     steps = epochs * math.ceil(len(rows) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    warmup = max(1, steps // 20)
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps))
     rng = random.Random(seed)
     torch.manual_seed(seed)
     device = next(model.parameters()).device

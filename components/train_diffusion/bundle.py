@@ -77,7 +77,7 @@ def build_conditioner(lm: Any, meta: dict) -> Conditioner:
     n_hist = meta["history_len"] * meta["tokens_per_image"]
     keep = max(1, round(meta["keep_ratio"] * n_hist))
     cross = PRESETS[meta["diffusion_preset"]].cross_attention_dim
-    return Conditioner(lm, meta["encoder_width"], cross, n_hist, keep, meta["gumbel_tau"])
+    return Conditioner(lm, meta["encoder_width"], cross, keep, meta["gumbel_tau"])
 
 
 def load_pigeon(model_dir: str | Path) -> PigeonModel:

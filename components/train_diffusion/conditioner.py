@@ -29,14 +29,13 @@ def add_lm_lora(lm: Any, rank: int, alpha: int) -> Any:
 
 
 class Conditioner(nn.Module):
-    def __init__(self, lm: Any, image_width: int, cross_dim: int, n_history_tokens: int, keep: int, tau: float) -> None:
+    def __init__(self, lm: Any, image_width: int, cross_dim: int, keep: int, tau: float) -> None:
         super().__init__()
         self.lm = lm  # a peft-wrapped causal LM
         hidden = lm.get_base_model().config.hidden_size
         self.history_proj = nn.Linear(image_width, hidden)
         self.masker = MaskGenerator(hidden, heads=4 if hidden % 4 == 0 else 1)
         self.out = nn.Linear(hidden, cross_dim)
-        self.n_history_tokens = n_history_tokens
         self.keep = keep
         self.tau = tau
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from components.train_diffusion.schedule import warmup_cosine
+from components.common.training import warmup_cosine
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import torch
 
 from components.common.atomic import atomic_dir
 from components.common.errors import DataError
+from components.common.training import best_device
 from components.train_diffusion.bundle import load_pigeon
 from components.train_diffusion.config import ImageEvalConfig
 from components.train_diffusion.data import ImageData, Windows
@@ -24,7 +25,6 @@ from components.train_diffusion.encoder import ImageEncoder, embed_images, to_te
 from components.train_diffusion.grid import save_grid
 from components.train_diffusion.metrics import history_similarity, history_ssim
 from components.train_diffusion.sampling import generate
-from components.train_diffusion.stage1 import device
 
 METRICS = ("history_similarity", "history_ssim", "target_similarity")
 
@@ -68,7 +68,7 @@ def evaluate_variant(config: ImageEvalConfig, variant: str, data_dir: str, model
     data = ImageData(data_dir)
     model = load_pigeon(model_dir)
     model.cache_item_tokens(data.images)
-    model.to(device())
+    model.to(best_device())
     windows, rows = eval_windows(data, config)
     item_embeds = embed_images(model.encoder, data.images)  # (n_items, D)
     use_history = variant != "no-history"

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from components.common.models import load_base_model
+from components.common.training import best_device, warmup_cosine
 from components.train_diffusion.bundle import PigeonModel, build_conditioner
 from components.train_diffusion.config import Stage1Config
 from components.train_diffusion.data import ImageData, Windows
@@ -29,14 +30,9 @@ from components.train_diffusion.decoder import (
     training_target,
 )
 from components.train_diffusion.encoder import to_tensor, train_encoder
-from components.train_diffusion.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, dict[str, float]], None]
-
-
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @torch.no_grad()
@@ -121,7 +117,7 @@ def trainable(model: PigeonModel) -> list[torch.nn.Parameter]:
 
 def train_stage1(config: Stage1Config, data_dir: str, out_dir: str, progress: Progress) -> dict:
     data = ImageData(data_dir)
-    model = build_model(config, data, progress).to(device())
+    model = build_model(config, data, progress).to(best_device())
     train, valid = data.split("train"), data.split("valid")
     if not len(train):
         from components.common.errors import DataError

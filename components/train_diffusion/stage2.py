@@ -12,21 +12,22 @@ import numpy as np
 import torch
 
 from components.common.errors import DataError
+from components.common.training import best_device
 from components.train_diffusion.bundle import PigeonModel, load_pigeon
 from components.train_diffusion.config import Stage2Config
-from components.train_diffusion.data import ImageData
+from components.train_diffusion.data import ImageData, Windows
 from components.train_diffusion.decoder import denoise, training_target
 from components.train_diffusion.dpo import diffusion_dpo_loss
 from components.train_diffusion.encoder import embed_images
 from components.train_diffusion.metrics import history_similarity
 from components.train_diffusion.sampling import generate
-from components.train_diffusion.stage1 import Progress, device, trainable
+from components.train_diffusion.stage1 import Progress, trainable
 
 
 def preference_pairs(
     model: PigeonModel, data: ImageData, config: Stage2Config, progress: Progress, chunk: int = 32
-) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, dict]:
-    """Chosen and rejected latents (P, 4, h, w), the windows' rows, and the similarity statistics."""
+) -> tuple[torch.Tensor, torch.Tensor, Windows, dict]:
+    """Chosen and rejected latents (P, 4, h, w), their windows, and the similarity statistics."""
     train = data.split("train")
     if not len(train):
         raise DataError(data.path / "windows.parquet", "no training windows; expected users with >= 6 items")
@@ -75,7 +76,7 @@ def preference_pairs(
         "chosen_history_similarity": float(sim_all.max(1).values.mean()),
         "rejected_history_similarity": float(sim_all.min(1).values.mean()),
     }
-    return torch.cat(chosen), torch.cat(rejected), rows, stats
+    return torch.cat(chosen), torch.cat(rejected), windows, stats
 
 
 def train_stage2(config: Stage2Config, data_dir: str, stage1_dir: str, out_dir: str, progress: Progress) -> dict:
@@ -84,14 +85,13 @@ def train_stage2(config: Stage2Config, data_dir: str, stage1_dir: str, out_dir: 
     reference = load_pigeon(stage1_dir)
     policy.cache_item_tokens(data.images)
     reference.item_tokens = policy.item_tokens
-    policy.to(device())
-    reference.to(device())
+    policy.to(best_device())
+    reference.to(best_device())
     reference.unet.requires_grad_(False).eval()
     reference.conditioner.requires_grad_(False).eval()
     started = time.perf_counter()
-    chosen, rejected, rows, pair_stats = preference_pairs(policy, data, config, progress)
+    chosen, rejected, windows, pair_stats = preference_pairs(policy, data, config, progress)
     pair_seconds = time.perf_counter() - started
-    windows = data.split("train").take(rows)
     params = trainable(policy)
     opt = torch.optim.AdamW(params, lr=config.dpo_lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, config.dpo_steps // 20)))
@@ -103,7 +103,7 @@ def train_stage2(config: Stage2Config, data_dir: str, stage1_dir: str, out_dir: 
     started = time.perf_counter()
     dev = policy.device
     for step in range(config.dpo_steps):
-        pick = rng.integers(0, len(rows), min(config.dpo_batch_size, len(rows)))
+        pick = rng.integers(0, len(windows), min(config.dpo_batch_size, len(windows)))
         part = windows.take(pick)
         x_w, x_l = chosen[pick].to(dev), rejected[pick].to(dev)
         noise = torch.randn(x_w.shape, generator=gen).to(dev)
@@ -137,7 +137,7 @@ def train_stage2(config: Stage2Config, data_dir: str, stage1_dir: str, out_dir: 
         **pair_stats,
         "pair_seconds": pair_seconds,
         "stage2_seconds": seconds,
-        "stage2_images_per_second": config.dpo_steps * min(config.dpo_batch_size, len(rows)) * 2 / seconds,
+        "stage2_images_per_second": config.dpo_steps * min(config.dpo_batch_size, len(windows)) * 2 / seconds,
         "stage2_final_loss": float(np.mean([h["dpo_loss"] for h in last])),
         "stage2_implicit_accuracy": float(np.mean([h["implicit_accuracy"] for h in last])),
     }
