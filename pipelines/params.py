@@ -25,8 +25,16 @@ def parameters_of(
     *config_classes: type,
     extra: Mapping[str, tuple[type, Any]] | None = None,
     exclude: tuple[str, ...] = (),
+    per_gpu: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
-    """Decorator: the function's signature becomes `extra` then every config field (in declaration order)."""
+    """Decorator: the function's signature becomes `extra` then every config field (in declaration order).
+
+    `per_gpu` names process-count fields (`sft_nproc`, ...) whose default becomes the `--gpus` count when the
+    pipeline is compiled with GPUs, so that torchrun starts one process per accelerator of the step.
+    """
+    from pipelines.accelerators import from_env
+
+    gpus = from_env().gpus
 
     def decorate(fn: F) -> F:
         params = [
@@ -44,7 +52,7 @@ def parameters_of(
                     inspect.Parameter(
                         field.name,
                         inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                        default=getattr(defaults, field.name),
+                        default=gpus if gpus and field.name in per_gpu else getattr(defaults, field.name),
                         annotation=hints[field.name],
                     )
                 )

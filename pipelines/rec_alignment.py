@@ -41,6 +41,7 @@ class Outputs(NamedTuple):
         "selection_metric": (str, "ndcg_10"),
     },
     exclude=("align_loss",),  # filled by the loop over `losses`
+    per_gpu=("sft_nproc", "align_nproc"),  # torchrun: one process per GPU of the step
 )  # fmt: skip
 def rec_alignment_pipeline(**args) -> Outputs:
     run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}

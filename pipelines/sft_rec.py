@@ -26,7 +26,7 @@ class Outputs(NamedTuple):
 
 
 @dsl.pipeline(name=NAME, description="LoRA SFT LLM recommender vs popularity and SASRec, evaluated side by side.")
-@parameters_of(PrepareConfig, SASRecConfig, SFTConfig, EvalConfig)
+@parameters_of(PrepareConfig, SASRecConfig, SFTConfig, EvalConfig, per_gpu=("sft_nproc",))
 def sft_rec_pipeline(**args) -> Outputs:
     run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
 

@@ -25,6 +25,7 @@ def align_model(
     align_ema_decay: float,
     align_seed: int,
     align_nproc: int,
+    align_deepspeed: str,
     align_save_steps: int,
     align_checkpoint_dir: str,
     model: dsl.Output[dsl.Model],

@@ -22,7 +22,7 @@ def run_alignment(config: AlignConfig, prefs_dir: str | Path, sft_dir: str | Pat
     """In this process, or under torchrun with `align_nproc > 1`; returns the training record."""
     from components.align.trainer import train_alignment
 
-    if config.align_nproc == 1:
+    if config.align_nproc == 1 and not config.align_deepspeed:  # DeepSpeed always runs under torchrun
         return train_alignment(config, prefs_dir, sft_dir, out_dir, mlflow_run_id=mlflow_run_id)
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "align.json"

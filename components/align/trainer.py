@@ -32,7 +32,7 @@ from components.align.config import AlignConfig, loss_hparams
 from components.align.logps import completion_logps, pack
 from components.align.losses import get_loss
 from components.common.models import load_base_model, save_model
-from components.common.training import trainer_arguments
+from components.common.training import full_parameters, trainer_arguments, zero_stage
 
 log = logging.getLogger(__name__)
 EMA_FILE = "alpha_dpo_state.json"
@@ -229,7 +229,11 @@ def checkpoint_dir(config: AlignConfig, prefs_dir: Path, out_dir: Path) -> Path:
     root = os.environ.get("RECFORGE_CHECKPOINT_ROOT")
     if not root:
         return out_dir.parent / f".{out_dir.name}.checkpoints"
-    params = {k: v for k, v in config.to_params().items() if k not in ("align_checkpoint_dir", "align_nproc")}
+    params = {
+        k: v
+        for k, v in config.to_params().items()
+        if k not in ("align_checkpoint_dir", "align_nproc", "align_deepspeed")
+    }
     stats = (prefs_dir / "stats.json").read_text()
     key = hashlib.sha256(json.dumps([params, stats, str(prefs_dir)], sort_keys=True).encode()).hexdigest()[:16]
     return Path(root) / "align" / key
@@ -284,6 +288,7 @@ def train_alignment(
             save_steps=config.align_save_steps,
             seed=config.align_seed,
             progress=progress,
+            deepspeed=config.align_deepspeed,
         ),
         remove_unused_columns=False,
     )
@@ -330,7 +335,8 @@ def train_alignment(
     if last and (Path(last) / EMA_FILE).is_file():
         trainer.ema.load(json.loads((Path(last) / EMA_FILE).read_text()))
     result = trainer.train(resume_from_checkpoint=last)
-    after = pair_accuracy(trainer.model, held_out, eval_ref, pad_id, max_length)
+    with full_parameters(trainer):  # ZeRO-3: every rank gathers the shards
+        after = pair_accuracy(trainer.model, held_out, eval_ref, pad_id, max_length)
     history = [h for h in trainer.state.log_history if "loss" in h]
     record = {
         "loss": config.align_loss,
@@ -346,13 +352,15 @@ def train_alignment(
         "alpha_dpo_ema": trainer.ema.state() if config.align_loss == "alpha_dpo" else None,
         "alpha_dpo_z_disabled_steps": trainer.z_disabled_steps,
         "log_history": history,
+        "zero_stage": zero_stage(trainer),
     }
-    if _dist()[0] == 0:
-        merged = trainer.model.merge_and_unload()
-        save_model(merged, tokenizer, out_dir / "model")
-        info = json.loads((prefs_dir / "model.json").read_text())
-        (out_dir / "model.json").write_text(json.dumps({**info, "aligned_with": config.align_loss}, indent=2))
-        (out_dir / "training.json").write_text(json.dumps(record, indent=2))
+    with full_parameters(trainer):
+        if _dist()[0] == 0:
+            merged = trainer.model.merge_and_unload()
+            save_model(merged, tokenizer, out_dir / "model")
+            info = json.loads((prefs_dir / "model.json").read_text())
+            (out_dir / "model.json").write_text(json.dumps({**info, "aligned_with": config.align_loss}, indent=2))
+            (out_dir / "training.json").write_text(json.dumps(record, indent=2))
     log.info(
         "%s: held-out reward accuracy %.3f -> %.3f, preference accuracy %.3f -> %.3f",
         config.align_loss,

@@ -60,7 +60,8 @@ class StepConfig:
         value = getattr(self, name)
         choices = list(choices)
         if value not in choices:
-            raise ConfigError(self._where(name), f"got {value!r}; expected one of {', '.join(choices)}")
+            shown = ", ".join(c if c else "'' (empty)" for c in choices)
+            raise ConfigError(self._where(name), f"got {value!r}; expected one of {shown}")
 
     def check_range(
         self,

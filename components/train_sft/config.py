@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from components.common.config import StepConfig, setting
+from components.common.training import DEEPSPEED_STAGES
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SFTConfig(StepConfig):
     sft_vocab_size: int = setting(4096, "tokenizer size of a preset built from the catalogue")
     sft_seed: int = setting(42, "seed of the model, example sampling and training order")
     sft_nproc: int = setting(1, "training processes; >1 launches torchrun (gloo on CPU)")
+    sft_deepspeed: str = setting("", "DeepSpeed ZeRO config shipped with recforge: zero2 or zero3; empty: plain DDP")
     sft_save_steps: int = setting(100, "steps between checkpoints (a re-run resumes from the last one)")
     sft_checkpoint_dir: str = setting("", "checkpoint folder; empty: $RECFORGE_CHECKPOINT_ROOT/sft/<config digest>")
 
@@ -52,6 +54,7 @@ class SFTConfig(StepConfig):
         self.check_range("lora_alpha", 1)
         self.check_range("lora_dropout", 0.0, 1.0, high_open=True)
         self.check_range("sft_nproc", 1, 64)
+        self.check_choice("sft_deepspeed", DEEPSPEED_STAGES)
         self.check_range("sft_save_steps", 1)
         self.check_range("sft_vocab_size", 300)
         if self.sft_template:

@@ -25,7 +25,7 @@ def run_sft(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, mlf
     """Train and return the training record (from `out_dir/training.json`)."""
     from components.train_sft.trainer import train_sft
 
-    if config.sft_nproc == 1:
+    if config.sft_nproc == 1 and not config.sft_deepspeed:  # DeepSpeed always runs under torchrun
         return train_sft(config, dataset_dir, out_dir, mlflow_run_id=mlflow_run_id)
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "sft.json"

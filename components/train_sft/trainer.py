@@ -19,7 +19,7 @@ from typing import Any
 from components.common.callbacks import MlflowMetrics, ProgressLog
 from components.common.models import load_base_model, save_model
 from components.common.prepared import Prepared
-from components.common.training import trainer_arguments
+from components.common.training import full_parameters, trainer_arguments, zero_stage
 from components.train_sft.config import SFTConfig
 from components.train_sft.prompts import fit_to_length, split_examples, template_for, training_examples
 
@@ -47,6 +47,7 @@ def schedule_arguments(config: SFTConfig, output_dir: Path, progress: bool) -> d
         save_steps=config.sft_save_steps,
         seed=config.sft_seed,
         progress=progress,
+        deepspeed=config.sft_deepspeed,
     )
 
 
@@ -58,7 +59,9 @@ def checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path, extra: dict
     root = os.environ.get("RECFORGE_CHECKPOINT_ROOT")
     if not root:
         return out_dir.parent / f".{out_dir.name}.checkpoints"
-    params = {k: v for k, v in config.to_params().items() if k not in ("sft_checkpoint_dir", "sft_nproc")}
+    params = {
+        k: v for k, v in config.to_params().items() if k not in ("sft_checkpoint_dir", "sft_nproc", "sft_deepspeed")
+    }
     identity = [params, data.stats["digest"]] + ([extra] if extra else [])
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return Path(root) / "sft" / key
@@ -188,7 +191,8 @@ def fit(
     last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
     if last:
         log.info("resuming from %s", last)
-    initial = trainer.evaluate()["eval_loss"] if not last else None
+    # transformers cannot evaluate a DeepSpeed model before training (ZeRO-2: refused; ZeRO-3: training then fails)
+    initial = trainer.evaluate()["eval_loss"] if not last and not config.sft_deepspeed else None
     result = trainer.train(resume_from_checkpoint=last)
     final = trainer.evaluate()["eval_loss"]
     record = {
@@ -202,11 +206,13 @@ def fit(
         "world_size": world_size(),
         "log_history": [h for h in trainer.state.log_history if "loss" in h],
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+        "zero_stage": zero_stage(trainer),
     }
-    if rank() == 0:
-        merged = trainer.model.merge_and_unload()
-        save_model(merged, tokenizer, out_dir / "model")
-        (out_dir / "training.json").write_text(json.dumps(record, indent=2))
-        (out_dir / "model.json").write_text(json.dumps(describe, indent=2))
+    with full_parameters(trainer):  # every rank takes part in gathering ZeRO-3 shards; rank 0 writes
+        if rank() == 0:
+            merged = trainer.model.merge_and_unload()
+            save_model(merged, tokenizer, out_dir / "model")
+            (out_dir / "training.json").write_text(json.dumps(record, indent=2))
+            (out_dir / "model.json").write_text(json.dumps(describe, indent=2))
     log.info("training done: %d steps, eval loss %s -> %.4f", record["global_step"], initial, final)
     return record

@@ -22,6 +22,11 @@ def _compile(name: str, target: Path, *flags: str) -> tuple[dict, dict]:
     return docs[0]["deploymentSpec"]["executors"], platform
 
 
+def _defaults(target: Path) -> dict:
+    spec = next(yaml.safe_load_all(target.read_text()))
+    return {name: p.get("defaultValue") for name, p in spec["root"]["inputDefinitions"]["parameters"].items()}
+
+
 def test_gpus_go_on_the_training_executors_only(tmp_path: Path) -> None:
     executors, platform = _compile("rec-alignment", tmp_path / "gpu.yaml", *FLAGS)
     accelerated = {name for name, ex in executors.items() if ex["container"].get("resources", {}).get("accelerator")}
@@ -40,9 +45,13 @@ def test_gpus_go_on_the_training_executors_only(tmp_path: Path) -> None:
         assert spec["emptyDirMounts"] == [
             {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory", "sizeLimit": "32Gi"}
         ]
+    # torchrun starts one process per GPU in the SFT and alignment steps
+    defaults = _defaults(tmp_path / "gpu.yaml")
+    assert defaults["sft_nproc"] == defaults["align_nproc"] == 8 and defaults["align_deepspeed"] == ""
     # the next compile without flags is plain again
     executors, platform = _compile("rec-alignment", tmp_path / "plain.yaml")
     assert platform == {}
+    assert _defaults(tmp_path / "plain.yaml")["sft_nproc"] == _defaults(tmp_path / "plain.yaml")["align_nproc"] == 1
     assert not any(ex["container"].get("resources", {}).get("accelerator") for ex in executors.values())
 
 

@@ -142,7 +142,9 @@ def test_alpha_dpo_never_divides_by_zero_and_resumes_its_statistics(
     assert resumed["after"]["reward_margin"] == pytest.approx(straight["after"]["reward_margin"], rel=1e-3)
 
 
-def test_two_processes_under_torchrun(preference_world: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("deepspeed", ["", "zero2"])
+def test_two_processes_under_torchrun(preference_world: dict[str, Path], tmp_path: Path, deepspeed: str) -> None:
+    """2 gloo processes, plain DDP or the shipped DeepSpeed ZeRO-2 config: the same loss as 1 process."""
     single = train_alignment(
         AlignConfig(align_loss="dpo", align_batch_size=4, align_checkpoint_dir=str(tmp_path / "ck1")),
         preference_world["prefs"],
@@ -151,7 +153,11 @@ def test_two_processes_under_torchrun(preference_world: dict[str, Path], tmp_pat
         progress=False,
     )
     config = AlignConfig(
-        align_loss="dpo", align_batch_size=2, align_nproc=2, align_checkpoint_dir=str(tmp_path / "ck2")
+        align_loss="dpo",
+        align_batch_size=2,
+        align_nproc=2,
+        align_deepspeed=deepspeed,
+        align_checkpoint_dir=str(tmp_path / "ck2"),
     )
     config_path = tmp_path / "align.json"
     config_path.write_text(json.dumps(config.to_params()))
@@ -166,5 +172,6 @@ def test_two_processes_under_torchrun(preference_world: dict[str, Path], tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     double = json.loads((tmp_path / "two" / "training.json").read_text())
     assert double["world_size"] == 2 and double["global_step"] == single["global_step"] == 15
+    assert double["zero_stage"] == (2 if deepspeed else 0)
     assert double["after"]["reward_accuracy"] > 0.5
     assert double["train_loss"] == pytest.approx(single["train_loss"], rel=0.05)

@@ -184,3 +184,17 @@ def test_unknown_setting_and_string_coercion() -> None:
 def test_data_dir_that_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nowhere: data_dir is not an existing folder$"):
         resolve_source("movielens-1m", str(tmp_path / "nowhere"))
+
+
+def test_unknown_deepspeed_config_is_refused() -> None:
+    from components.align.config import AlignConfig
+    from components.train_sft.config import SFTConfig
+
+    with pytest.raises(
+        ConfigError, match=r"^sft.sft_deepspeed: got 'zero1'; expected one of '' \(empty\), zero2, zero3$"
+    ):
+        SFTConfig(sft_deepspeed="zero1")
+    with pytest.raises(
+        ConfigError, match=r"^align.align_deepspeed: got 'ZeRO-2'; expected one of '' \(empty\), zero2, zero3$"
+    ):
+        AlignConfig(align_deepspeed="ZeRO-2")

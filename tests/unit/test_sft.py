@@ -106,14 +106,28 @@ def test_resume_after_interrupt(data: Prepared, tmp_path: Path) -> None:
     assert resumed["eval_loss"] == pytest.approx(straight["eval_loss"], rel=1e-4)
 
 
-def test_two_processes_match_one_for_the_same_global_batch(data: Prepared, tmp_path: Path) -> None:
-    single = train_sft(
-        SFTConfig(**{**SMALL, "sft_batch_size": 8, "sft_checkpoint_dir": str(tmp_path / "ck1")}),
+@pytest.fixture(scope="module")
+def one_process(data: Prepared, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("one")
+    record = train_sft(
+        SFTConfig(**{**SMALL, "sft_batch_size": 8, "sft_checkpoint_dir": str(tmp / "ck1")}),
         data.path,
-        tmp_path / "one",
+        tmp / "one",
         progress=False,
     )
-    config = SFTConfig(**{**SMALL, "sft_batch_size": 4, "sft_nproc": 2, "sft_checkpoint_dir": str(tmp_path / "ck2")})
+    return {**record, "out": tmp / "one"}
+
+
+@pytest.mark.parametrize("deepspeed", ["", "zero2", "zero3"])
+def test_two_processes_match_one_for_the_same_global_batch(
+    data: Prepared, one_process: dict, tmp_path: Path, deepspeed: str
+) -> None:
+    """torchrun with 2 gloo processes, plain DDP or the shipped DeepSpeed ZeRO configs: same loss as 1 process."""
+    single = one_process
+    config = SFTConfig(
+        **{**SMALL, "sft_batch_size": 4, "sft_nproc": 2, "sft_deepspeed": deepspeed,
+           "sft_checkpoint_dir": str(tmp_path / "ck2")}
+    )  # fmt: skip
     config_path = tmp_path / "sft.json"
     config_path.write_text(json.dumps(config.to_params()))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -123,9 +137,27 @@ def test_two_processes_match_one_for_the_same_global_batch(data: Prepared, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     double = json.loads((tmp_path / "two" / "training.json").read_text())
     assert double["world_size"] == 2
+    assert double["zero_stage"] == {"": 0, "zero2": 2, "zero3": 3}[deepspeed]
     assert double["global_step"] == single["global_step"] == 8  # 64 examples / global batch 8
     assert double["eval_loss"] < 0.95 * single["initial_eval_loss"]
     assert double["eval_loss"] == pytest.approx(single["eval_loss"], rel=0.03)
+    # the merged model rank 0 wrote is whole (ZeRO-3 gathered its shards) and scores text like the 1-process one
+    assert _text_loss(tmp_path / "two" / "model", data) == pytest.approx(
+        _text_loss(single["out"] / "model", data), rel=0.03
+    )
+
+
+def _text_loss(model_dir: Path, data: Prepared) -> float:
+    """Mean next-token loss of a saved model on the first 32 catalogue titles."""
+    import torch
+
+    from components.common.models import load_base_model
+
+    model, tokenizer = load_base_model(str(model_dir))
+    batch = tokenizer(list(data.titles[:32]), return_tensors="pt", padding=True)
+    labels = batch.input_ids.masked_fill(batch.attention_mask == 0, -100)
+    with torch.no_grad():
+        return float(model(**batch, labels=labels).loss)
 
 
 def test_long_prompts_lose_their_oldest_history_not_the_answer(data: Prepared) -> None:
