@@ -1,4 +1,4 @@
-"""The `recforge` command: list, compile, run --local and lineage (submit and schedule come with the cluster work).
+"""The `recforge` command: list, compile, run --local, submit, schedule, runs and lineage.
 
 Bad input ends with one line on stderr and exit code 2; `--debug` shows the traceback instead.
 """
@@ -30,6 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("-o", "--output", help="output file (default: NAME.yaml)")
     _gpu_arguments(comp)
 
+    for command, text in (
+        ("submit", "upload a pipeline version and start a run on a KFP cluster"),
+        ("schedule", "upload a pipeline version and create a recurring run on a KFP cluster"),
+    ):
+        remote = sub.add_parser(command, help=text)
+        remote.add_argument("name")
+        _host_arguments(remote)
+        remote.add_argument("--experiment", default="recforge", help="KFP experiment (created when missing)")
+        remote.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+        if command == "schedule":
+            remote.add_argument("--cron", required=True, help="6 fields, seconds first: '0 0 3 * * *' = 03:00 daily")
+        _gpu_arguments(remote)
+
+    runs = sub.add_parser("runs", help="list recent runs on a KFP cluster with state and MLflow links")
+    _host_arguments(runs)
+    runs.add_argument("--limit", type=int, default=20, help="how many runs, newest first (default 20)")
+    runs.add_argument("--mlflow-ui", help="MLflow UI address for the links (default: MLFLOW_TRACKING_URI if http)")
+
     run = sub.add_parser("run", help="run a pipeline")
     run.add_argument("name")
     run.add_argument("--local", action="store_true", required=True, help="with KFP's local SubprocessRunner")
@@ -44,7 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _host_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("KF_PIPELINES_ENDPOINT"),
+        help="KFP API endpoint (default $KF_PIPELINES_ENDPOINT)",
+    )
+    parser.add_argument("--namespace", default="kubeflow", help="Kubernetes namespace of the runs (default kubeflow)")
+
+
 def _gpu_arguments(parser: argparse.ArgumentParser) -> None:
+    images = parser.add_argument_group("images (see pipelines/images.py)")
+    images.add_argument("--image", help="runtime image of the CPU steps (default $RECFORGE_IMAGE or the release)")
+    images.add_argument("--training-image", help="CUDA image of the training steps (default $RECFORGE_TRAINING_IMAGE)")
     group = parser.add_argument_group("GPU scheduling of the training steps (see pipelines/accelerators.py)")
     group.add_argument("--gpus", type=int, default=0, help="accelerators per training step (default 0: none)")
     group.add_argument("--gpu-type", default="nvidia.com/gpu", help="accelerator resource name")
@@ -65,15 +95,26 @@ def _list() -> None:
         print(f"{name:<{width}}  {entry.description}")
 
 
-def _compile(name: str, output: str | None, settings: Any = None) -> None:
+def _check_image(flag: str, image: str | None) -> None:
+    if image is not None and (not image or any(c.isspace() for c in image) or image != image.strip("/:@")):
+        raise RecforgeError(
+            f"{flag}: got {image!r}; expected an image reference like registry/name:tag or name@sha256:..."
+        )
+
+
+def _compile(name: str, output: str | None, settings: Any = None, args: argparse.Namespace | None = None) -> Path:
     from kfp import compiler
 
     from pipelines.accelerators import GpuSettings
+    from pipelines.images import retarget
 
     entry = registry.get(name)
     target = Path(output or f"{name}.yaml")
     if target.suffix not in (".yaml", ".yml", ".json"):
         raise RecforgeError(f"compile: output {target} should end with .yaml, .yml or .json")
+    image, training_image = (args.image, args.training_image) if args else (None, None)
+    _check_image("--image", image)
+    _check_image("--training-image", training_image)
     settings = settings or GpuSettings()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
@@ -89,9 +130,58 @@ def _compile(name: str, output: str | None, settings: Any = None) -> None:
                 os.environ[key] = value
         if settings.gpus:
             entry.load(fresh=True)  # leave the module as the environment defines it
+    retarget(tmp, image, training_image)
     os.replace(tmp, target)
     gpus = f" ({settings.gpus} x {settings.gpu_type} per training step)" if settings.gpus else ""
     print(f"compiled {name} -> {target}{gpus}")
+    return target
+
+
+def _remote(args: argparse.Namespace) -> None:
+    """submit / schedule: compile with the flags, upload as a new version, start a run or a recurring run."""
+    import tempfile
+
+    from pipelines import remote
+    from pipelines.local import parse_overrides
+
+    entry = registry.get(args.name)
+    if not args.host:
+        raise RecforgeError(f"{args.command}: no --host and no KF_PIPELINES_ENDPOINT; expected the KFP API endpoint")
+    if args.command == "schedule":
+        remote.check_cron(args.cron)
+    arguments = parse_overrides(entry, args.sets)
+    with tempfile.TemporaryDirectory() as tmp:
+        package = _compile(args.name, str(Path(tmp) / f"{args.name}.yaml"), _gpu_settings(args), args)
+        client = remote.connect(args.host, args.namespace)
+        common = (client, args.host, args.name, package, arguments, args.experiment, args.namespace, entry.description)
+        if args.command == "submit":
+            run, uploaded = remote.submit(*common)
+            print(f"submitted {args.name} (version {uploaded.version_name}) as run {run.run_id}")
+            print(f"  {args.host}/#/runs/details/{run.run_id}")
+        else:
+            recurring, uploaded = remote.schedule(*common, args.cron)
+            cron = remote.check_cron(args.cron)
+            print(f"scheduled {args.name} (version {uploaded.version_name}) as recurring run")
+            print(f"  {recurring.recurring_run_id}: cron '{cron}', one run at a time, no catch-up")
+
+
+def _runs(args: argparse.Namespace) -> None:
+    from pipelines import remote
+
+    if not args.host:
+        raise RecforgeError("runs: no --host and no KF_PIPELINES_ENDPOINT; expected the KFP API endpoint")
+    if args.limit < 1:
+        raise RecforgeError(f"runs: --limit {args.limit}; expected a count >= 1")
+    client = remote.connect(args.host, args.namespace)
+    rows = remote.list_runs(
+        client, args.host, args.namespace, args.limit, os.environ.get("MLFLOW_TRACKING_URI"), args.mlflow_ui
+    )
+    if not rows:
+        print(f"no runs in namespace {args.namespace}")
+        return
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        print(f"{r.run_id}  {r.state:<10}  {r.created_at:<25}  {r.name:<{width}}  {r.mlflow}")
 
 
 def _run(name: str, sets: list[str], workdir: str) -> None:
@@ -138,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
         elif args.command == "compile":
-            _compile(args.name, args.output, _gpu_settings(args))
+            _compile(args.name, args.output, _gpu_settings(args), args)
+        elif args.command in ("submit", "schedule"):
+            _remote(args)
+        elif args.command == "runs":
+            _runs(args)
         elif args.command == "run":
             _run(args.name, args.sets, args.workdir)
         elif args.command == "lineage":

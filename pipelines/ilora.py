@@ -14,7 +14,7 @@ from components.train_baseline.config import SASRecConfig
 from components.train_sft.component import train_ilora
 from components.train_sft.config import SFTConfig
 from components.train_sft.ilora_config import ILoRAConfig
-from pipelines.cluster import configure
+from pipelines.cluster import configure, schedule_time
 from pipelines.params import parameters_of, pick
 
 NAME = "ilora"
@@ -32,7 +32,9 @@ def ilora_pipeline(**args) -> Outputs:
     training = {**pick(args, SFTConfig), **pick(args, ILoRAConfig)}
 
     # 1. Prepare the dataset.
-    prepared = configure(prepare_dataset(**run, **pick(args, PrepareConfig)), "data", caching=True)
+    prepared = configure(
+        prepare_dataset(**run, schedule_time=schedule_time(), **pick(args, PrepareConfig)), "data", caching=True
+    )
     data = prepared.outputs["prepared"]
 
     # 2. SASRec: the sequence representation that drives iLoRA's gate.

@@ -10,7 +10,7 @@ from components.edit_knowledge.component import build_fact_model, compare_edits,
 from components.edit_knowledge.config import METHODS, EditConfig, FactConfig
 from components.prepare_data.component import prepare_dataset
 from components.prepare_data.config import PrepareConfig
-from pipelines.cluster import configure, loop_parallelism
+from pipelines.cluster import configure, loop_parallelism, schedule_time
 from pipelines.params import parameters_of, pick
 
 NAME = "knowledge-edit"
@@ -28,7 +28,9 @@ def knowledge_edit_pipeline(**args) -> Outputs:
     edit_args = pick(args, EditConfig)
 
     # 1. Prepare the dataset (its items table holds titles, genres and years).
-    prepared = configure(prepare_dataset(**run, **pick(args, PrepareConfig)), "data", caching=True)
+    prepared = configure(
+        prepare_dataset(**run, schedule_time=schedule_time(), **pick(args, PrepareConfig)), "data", caching=True
+    )
 
     # 2. The fact set, the counterfactual edit sequence and a model that knows the facts.
     facts = build_fact_model(**run, prepared=prepared.outputs["prepared"], **pick(args, FactConfig))

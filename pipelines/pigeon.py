@@ -16,7 +16,7 @@ from components.train_diffusion.component import (
     pigeon_stage2,
 )
 from components.train_diffusion.config import ImageDataConfig, ImageEvalConfig, Stage1Config, Stage2Config
-from pipelines.cluster import configure
+from pipelines.cluster import configure, schedule_time
 from pipelines.params import parameters_of, pick
 
 NAME = "pigeon"
@@ -34,7 +34,9 @@ def pigeon_pipeline(**args) -> Outputs:
     eval_args = pick(args, ImageEvalConfig)
 
     # 1. Prepare the dataset (titles and genres of the catalogue, every user's interactions in time order).
-    prepared = configure(prepare_dataset(**run, **pick(args, PrepareConfig)), "data", caching=True)
+    prepared = configure(
+        prepare_dataset(**run, schedule_time=schedule_time(), **pick(args, PrepareConfig)), "data", caching=True
+    )
 
     # 2. User windows and an image per item: rendered posters, or the given folder of images.
     data = configure(image_data(**run, prepared=prepared.outputs["prepared"], **pick(args, ImageDataConfig)), "data")

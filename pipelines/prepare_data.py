@@ -6,7 +6,7 @@ from kfp import dsl
 
 from components.prepare_data.component import data_report, prepare_dataset
 from components.prepare_data.config import PrepareConfig
-from pipelines.cluster import configure
+from pipelines.cluster import configure, schedule_time
 from pipelines.params import parameters_of, pick
 
 NAME = "prepare-data"
@@ -23,7 +23,9 @@ def prepare_data_pipeline(**args) -> Outputs:
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
 
     # 1. Read, clean, re-index, split and draw candidates.
-    prepared = prepare_dataset(pipeline=NAME, kfp_run_id=run_id, **pick(args, PrepareConfig))
+    prepared = prepare_dataset(
+        pipeline=NAME, kfp_run_id=run_id, schedule_time=schedule_time(), **pick(args, PrepareConfig)
+    )
     configure(prepared, "data", caching=True)
 
     # 2. Describe what was prepared.

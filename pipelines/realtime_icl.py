@@ -31,7 +31,9 @@ def realtime_icl_pipeline(**args) -> Outputs:
 
     # 1. Prepare the dataset (interactions with ratings and timestamps).
     prepared = configure(
-        prepare_dataset(pipeline=NAME, kfp_run_id=run["kfp_run_id"], **pick(args, PrepareConfig)), "data", caching=True
+        prepare_dataset(pipeline=NAME, kfp_run_id=run["kfp_run_id"], schedule_time="", **pick(args, PrepareConfig)),
+        "data",
+        caching=True,
     )
     data = prepared.outputs["prepared"]
 

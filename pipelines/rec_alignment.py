@@ -17,7 +17,7 @@ from components.train_baseline.component import train_sasrec
 from components.train_baseline.config import SASRecConfig
 from components.train_sft.component import train_sft
 from components.train_sft.config import SFTConfig
-from pipelines.cluster import configure, loop_parallelism
+from pipelines.cluster import configure, loop_parallelism, schedule_time
 from pipelines.params import parameters_of, pick
 
 NAME = "rec-alignment"
@@ -48,7 +48,9 @@ def rec_alignment_pipeline(**args) -> Outputs:
     align_args = pick(args, AlignConfig, exclude=("align_loss",))
 
     # 1. Prepare the dataset.
-    prepared = configure(prepare_dataset(**run, **pick(args, PrepareConfig)), "data", caching=True)
+    prepared = configure(
+        prepare_dataset(**run, schedule_time=schedule_time(), **pick(args, PrepareConfig)), "data", caching=True
+    )
     data = prepared.outputs["prepared"]
 
     # 2. The SASRec preference oracle and the SFT model (independent).

@@ -13,7 +13,7 @@ from components.train_baseline.component import train_popularity, train_sasrec
 from components.train_baseline.config import SASRecConfig
 from components.train_sft.component import train_sft
 from components.train_sft.config import SFTConfig
-from pipelines.cluster import configure
+from pipelines.cluster import configure, schedule_time
 from pipelines.params import parameters_of, pick
 
 NAME = "sft-rec"
@@ -31,7 +31,9 @@ def sft_rec_pipeline(**args) -> Outputs:
     run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
 
     # 1. Prepare the dataset (splits and candidate sets shared by every model).
-    prepared = configure(prepare_dataset(**run, **pick(args, PrepareConfig)), "data", caching=True)
+    prepared = configure(
+        prepare_dataset(**run, schedule_time=schedule_time(), **pick(args, PrepareConfig)), "data", caching=True
+    )
     data = prepared.outputs["prepared"]
 
     # 2. Train the models; none depends on another.

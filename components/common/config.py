@@ -123,3 +123,30 @@ def coerce(value: Any, kind: type, where: str) -> Any:
         except ValueError:
             pass
     raise ConfigError(where, f"got {value!r}; expected a value of type {kind.__name__}")
+
+
+def parse_time(text: str, where: str) -> int:
+    """'' -> 0 (no limit); Unix seconds; or an ISO-8601 time such as KFP's schedule time '2026-11-26T05:00:00Z'."""
+    from datetime import datetime
+
+    value = text.strip()
+    if not value:
+        return 0
+    if value.lstrip("-").isdigit():
+        return int(value)
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        raise ConfigError(where, f"got {text!r}; expected Unix seconds or an ISO-8601 time") from None
+
+
+def scheduled_time(text: str) -> str:
+    """KFP's schedule time of a recurring run as given to a step; '' when there is none (a one-off run, where KFP
+    leaves the placeholder unresolved or empty, or a local run)."""
+    value = text.strip()
+    if not value or "{{" in value:
+        return ""
+    try:
+        return value if parse_time(value, "schedule_time") > 86400 else ""
+    except ConfigError:
+        return ""

@@ -20,12 +20,17 @@ def prepare_dataset(
     kcore: int,
     duplicates: str,
     unknown_items: str,
+    data_until: str,
+    schedule_time: str,
     prepared: dsl.Output[dsl.Dataset],
 ):
-    """Raw dataset -> dense Parquet tables, splits and candidate sets (a Dataset directory)."""
-    params = {k: v for k, v in locals().items() if k not in ("pipeline", "kfp_run_id", "prepared")}
+    """Raw dataset -> dense Parquet tables, splits and candidate sets (a Dataset directory); the data window ends at
+    `data_until`, or at the schedule time of a recurring run."""
+    params = {k: v for k, v in locals().items() if k not in ("pipeline", "kfp_run_id", "schedule_time", "prepared")}
     from components.common.step import run_step
-    from components.prepare_data.config import PrepareConfig
+    from components.prepare_data.config import PrepareConfig, effective_until
+
+    params["data_until"] = effective_until(data_until, schedule_time)
     from components.prepare_data.track import prepare_and_track
 
     stats = run_step(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from components.common.config import StepConfig, setting
+from components.common.config import StepConfig, parse_time, scheduled_time, setting
 
 DATASET_NAMES = (
     "movielens-latest-small",
@@ -41,6 +41,10 @@ class PrepareConfig(StepConfig):
     kcore: int = setting(0, "k-core filtering: keep users and items with >= k interactions; 0 is off")
     duplicates: str = setting("last", "a user-item pair seen twice: keep the last, the first, or error")
     unknown_items: str = setting("error", "interactions with an item missing from the catalogue: error or drop")
+    data_until: str = setting(
+        "",
+        "keep interactions up to this time (ISO-8601 or Unix seconds); empty: all, or a recurring run's schedule time",
+    )
 
     def __post_init__(self) -> None:
         self.check_types()
@@ -54,3 +58,14 @@ class PrepareConfig(StepConfig):
         self.check_range("seed", 0)
         self.check_range("min_rating", 0.0)
         self.check_range("kcore", 0)
+        parse_time(self.data_until, self._where("data_until"))
+
+    @property
+    def until_seconds(self) -> int:
+        """`data_until` as Unix seconds (0: no limit)."""
+        return parse_time(self.data_until, self._where("data_until"))
+
+
+def effective_until(data_until: str, schedule_time: str) -> str:
+    """The end of the data window: `data_until` when given, else the schedule time of a recurring run, else ''."""
+    return data_until or scheduled_time(schedule_time)

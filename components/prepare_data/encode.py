@@ -103,6 +103,13 @@ def encode(raw: RawData, config: PrepareConfig) -> Encoded:
     counts["below_min_rating"] = int(below.sum())
     keep &= ~below
 
+    until = config.until_seconds
+    later = keep & (timestamp > until) & ~ts_null if until else np.zeros_like(keep)
+    if until and not has_time:
+        log.warning("data_until=%s ignored: %s has no timestamps", config.data_until, raw.interactions_file.name)
+    counts["after_data_until"] = int(later.sum())
+    keep &= ~later
+
     user, item, rating, timestamp, row = (a[keep] for a in (user, item, rating, timestamp, row))
     user, item, rating, timestamp, row, n_dup = _dedupe(user, item, rating, timestamp, row, raw, config)
     counts["duplicates_removed"] = n_dup
@@ -114,7 +121,8 @@ def encode(raw: RawData, config: PrepareConfig) -> Encoded:
     counts["kcore_removed"] = before_kcore - len(user)
     if len(user) == 0:
         raise ConfigError(
-            "prepare_data", "no interactions are left after min_rating/kcore filtering; expected at least one"
+            "prepare_data",
+            "no interactions are left after data_until/min_rating/kcore filtering; expected at least one",
         )
 
     # Renumber users densely over those that remain, in raw-id order.

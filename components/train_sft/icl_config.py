@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from components.common.config import StepConfig, setting
+from components.common.config import StepConfig, parse_time, scheduled_time, setting
 
 
 @dataclass(frozen=True)
@@ -45,29 +45,14 @@ class ICLConfig(StepConfig):
 
 def parse_as_of(text: str) -> int:
     """'' -> 0 (no limit); Unix seconds; or an ISO-8601 time such as KFP's schedule time '2026-11-26T05:00:00Z'."""
-    from datetime import datetime
-
-    from components.common.errors import ConfigError
-
-    value = text.strip()
-    if not value:
-        return 0
-    if value.lstrip("-").isdigit():
-        return int(value)
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        raise ConfigError("icl.as_of", f"got {text!r}; expected Unix seconds or an ISO-8601 time") from None
+    return parse_time(text, "icl.as_of")
 
 
 def effective_as_of(config: ICLConfig, schedule_time: str) -> ICLConfig:
     """`as_of` if set; else the run's schedule time when it is a real time (a recurring run); else all data."""
     import dataclasses
 
-    if config.as_of or not schedule_time or "{{" in schedule_time:
+    scheduled = scheduled_time(schedule_time)
+    if config.as_of or not scheduled:
         return config
-    try:
-        seconds = parse_as_of(schedule_time)
-    except Exception:
-        return config
-    return dataclasses.replace(config, as_of=str(seconds)) if seconds > 86400 else config
+    return dataclasses.replace(config, as_of=str(parse_as_of(scheduled)))

@@ -103,3 +103,27 @@ def test_kcore_matches_reference_on_real_data(shared_data: Path) -> None:
     enc20 = encode(raw, PrepareConfig(kcore=20))
     assert enc20.interactions.num_rows == len(expected)
     assert enc20.counts["kcore_removed"] == len(user) - len(expected)
+
+
+def test_data_until_ends_the_window(tmp_path: Path) -> None:
+    enc = _encode(tmp_path, data_until="20")
+    rows = [(r["user_id"], r["item_id"], r["timestamp"]) for r in enc.interactions.to_pylist()]
+    # (7, 2) at t=30 is after the window, so its duplicate at t=20 stays; nothing later than t=20 survives
+    assert rows == [(0, 2, 5), (0, 0, 6), (1, 0, 10), (1, 1, 20)]
+    assert enc.counts["after_data_until"] == 1 and enc.counts["duplicates_removed"] == 0
+    iso = _encode(tmp_path / "iso", data_until="1970-01-01T00:00:06Z")
+    assert [r["timestamp"] for r in iso.interactions.to_pylist()] == [5, 6]
+    with pytest.raises(ConfigError, match=r"^prepare_data.data_until: got 'yesterday'; expected Unix seconds or an"):
+        PrepareConfig(data_until="yesterday")
+    with pytest.raises(ConfigError, match=r"no interactions are left after data_until/min_rating/kcore filtering"):
+        _encode(tmp_path / "none", data_until="1")
+
+
+def test_a_recurring_run_ends_its_window_at_its_schedule_time() -> None:
+    from components.prepare_data.config import effective_until
+
+    assert effective_until("", "2026-11-26T03:00:00Z") == "2026-11-26T03:00:00Z"
+    assert effective_until("1700000000", "2026-11-26T03:00:00Z") == "1700000000"  # given explicitly: wins
+    assert effective_until("", "{{$.pipeline_job_schedule_time_utc}}") == ""  # unresolved placeholder: all data
+    assert effective_until("", "") == ""  # a local run
+    assert PrepareConfig(data_until="2026-11-26T03:00:00Z").until_seconds == 1795662000
