@@ -1,10 +1,11 @@
 """GPU scheduling of the accelerated training steps (SFT, alignment, RecICL, iLoRA, editing, diffusion), set at
-compile time: accelerator type and count, node selectors, tolerations and a memory-backed /dev/shm.
+compile time: accelerator type and count, node selectors, tolerations, a memory-backed /dev/shm, and for
+`--nodes M > 1` the pipeline workspace that multi-node TrainJobs share with their step.
 
 `recforge compile|submit|schedule NAME --gpus N ...` puts the settings in the environment (`RECFORGE_GPUS`,
-`RECFORGE_GPU_TYPE`, `RECFORGE_NODE_SELECTORS`, `RECFORGE_TOLERATIONS`, `RECFORGE_SHM`) and reloads the
-pipeline module, whose `configure(task, "gpu")` calls read them through `apply()`. Data, evaluation and report
-steps never get them. Standard library and kfp only.
+`RECFORGE_GPU_TYPE`, `RECFORGE_NODE_SELECTORS`, `RECFORGE_TOLERATIONS`, `RECFORGE_SHM`, `RECFORGE_NODES`,
+`RECFORGE_WORKSPACE_SIZE`) and reloads the pipeline module, whose `configure(task, "gpu")` calls read them
+through `apply()`. Data, evaluation and report steps never get them. Standard library and kfp only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _ENV = {
     "node_selectors": "RECFORGE_NODE_SELECTORS",
     "tolerations": "RECFORGE_TOLERATIONS",
     "shm": "RECFORGE_SHM",
+    "nodes": "RECFORGE_NODES",
+    "workspace_size": "RECFORGE_WORKSPACE_SIZE",
 }
 
 
@@ -54,10 +57,20 @@ class GpuSettings:
     node_selectors: dict[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     shm: str = "16Gi"
+    nodes: int = 1
+    workspace_size: str = "100Gi"
 
     def __post_init__(self) -> None:
         if self.gpus < 0:
             raise ConfigError("--gpus", f"got {self.gpus}; expected a count >= 0")
+        if not 1 <= self.nodes <= 256:
+            raise ConfigError("--nodes", f"got {self.nodes}; expected a count from 1 to 256")
+        if self.nodes > 1 and self.gpus == 0:
+            raise ConfigError("--nodes", f"got {self.nodes} without --gpus; expected --gpus N (GPUs per node)")
+        if not _QUANTITY.match(self.workspace_size):
+            raise ConfigError(
+                "--workspace-size", f"got {self.workspace_size!r}; expected a Kubernetes quantity like 100Gi"
+            )
         if not self.gpu_type or " " in self.gpu_type:
             raise ConfigError("--gpu-type", f"got {self.gpu_type!r}; expected a resource name like nvidia.com/gpu")
         if not _QUANTITY.match(self.shm):
@@ -65,7 +78,14 @@ class GpuSettings:
 
     @classmethod
     def from_cli(
-        cls, gpus: int, gpu_type: str, node_selectors: list[str], tolerations: list[str], shm: str
+        cls,
+        gpus: int,
+        gpu_type: str,
+        node_selectors: list[str],
+        tolerations: list[str],
+        shm: str,
+        nodes: int = 1,
+        workspace_size: str = "100Gi",
     ) -> GpuSettings:
         selectors: dict[str, str] = {}
         for item in node_selectors:
@@ -73,7 +93,8 @@ class GpuSettings:
             if not eq or not key or not value:
                 raise ConfigError("--node-selector", f"got {item!r}; expected key=value")
             selectors[key] = value
-        return cls(gpus, gpu_type, selectors, tuple(Toleration.parse(t) for t in tolerations), shm)
+        parsed = tuple(Toleration.parse(t) for t in tolerations)
+        return cls(gpus, gpu_type, selectors, parsed, shm, nodes, workspace_size)
 
     def to_env(self) -> dict[str, str]:
         return {
@@ -82,6 +103,8 @@ class GpuSettings:
             _ENV["node_selectors"]: json.dumps(self.node_selectors),
             _ENV["tolerations"]: json.dumps([asdict(t) for t in self.tolerations]),
             _ENV["shm"]: self.shm,
+            _ENV["nodes"]: str(self.nodes),
+            _ENV["workspace_size"]: self.workspace_size,
         }
 
 
@@ -95,6 +118,8 @@ def from_env() -> GpuSettings:
         node_selectors=json.loads(os.environ.get(_ENV["node_selectors"], "{}")),
         tolerations=tuple(Toleration(**t) for t in json.loads(os.environ.get(_ENV["tolerations"], "[]"))),
         shm=os.environ.get(_ENV["shm"], "16Gi"),
+        nodes=int(os.environ.get(_ENV["nodes"], "1")),
+        workspace_size=os.environ.get(_ENV["workspace_size"], "100Gi"),
     )
 
 
@@ -114,4 +139,18 @@ def apply(task: dsl.PipelineTask, settings: GpuSettings) -> dsl.PipelineTask:
     kubernetes.empty_dir_mount(
         task, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit=settings.shm
     )
+    # what a multi-node step puts in its TrainJob (components/common/multinode.py)
+    from pipelines.images import TRAINING_IMAGE
+
+    task.set_env_variable("RECFORGE_GPU_TYPE", settings.gpu_type)
+    task.set_env_variable("RECFORGE_TRAINER_IMAGE", TRAINING_IMAGE)
     return task
+
+
+def pipeline_config() -> dsl.PipelineConfig | None:
+    """With `--nodes M > 1`: a ReadWriteMany workspace for the run, which the step and its TrainJob nodes share."""
+    settings = from_env()
+    if settings.nodes == 1:
+        return None
+    access = dsl.KubernetesWorkspaceConfig(pvcSpecPatch={"accessModes": ["ReadWriteMany"]})
+    return dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(size=settings.workspace_size, kubernetes=access))

@@ -81,12 +81,16 @@ def _gpu_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE")
     group.add_argument("--toleration", action="append", default=[], metavar="KEY[=VALUE]:EFFECT")
     group.add_argument("--shm", default="16Gi", help="size of the memory-backed /dev/shm (default 16Gi)")
+    group.add_argument("--nodes", type=int, default=1, help="nodes per SFT/alignment step; >1: a Kubeflow TrainJob")
+    group.add_argument("--workspace-size", default="100Gi", help="pipeline workspace with --nodes > 1 (default 100Gi)")
 
 
 def _gpu_settings(args: argparse.Namespace) -> Any:
     from pipelines.accelerators import GpuSettings
 
-    return GpuSettings.from_cli(args.gpus, args.gpu_type, args.node_selector, args.toleration, args.shm)
+    return GpuSettings.from_cli(
+        args.gpus, args.gpu_type, args.node_selector, args.toleration, args.shm, args.nodes, args.workspace_size
+    )
 
 
 def _list() -> None:

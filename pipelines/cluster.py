@@ -1,6 +1,8 @@
-"""The one place cluster settings (resources, caching, retries) are put on pipeline tasks.
+"""The one place cluster settings (resources, caching, retries, the MLflow address) are put on pipeline tasks.
 
-Under KFP's local runner these settings are ignored; on a cluster they size each pod.
+Under KFP's local runner these settings are ignored; on a cluster they size each pod, and every pod takes
+MLFLOW_TRACKING_URI from the ConfigMap `recforge-mlflow` that manifests/ installs (optional: without it a step
+logs to a store inside its pod). RECFORGE_MLFLOW_CONFIGMAP names another ConfigMap at compile time; empty: none.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def configure(task: dsl.PipelineTask, profile: str, *, caching: bool = False) ->
     if p.retries:
         task.set_retry(num_retries=p.retries)
     task.set_caching_options(enable_caching=caching)
+    configmap = os.environ.get("RECFORGE_MLFLOW_CONFIGMAP", "recforge-mlflow")
+    if configmap:
+        from kfp import kubernetes
+
+        kubernetes.use_config_map_as_env(task, configmap, {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}, optional=True)
     if profile == "gpu":
         from pipelines.accelerators import apply, from_env
 

@@ -16,7 +16,8 @@ TRAINING_IMAGE = os.environ.get("RECFORGE_TRAINING_IMAGE", DEFAULT_TRAINING_IMAG
 
 
 def retarget(package: Path, runtime: str | None, training: str | None) -> int:
-    """Point the executors of a compiled pipeline (KFP IR YAML) at other images; returns how many changed."""
+    """Point the executors of a compiled pipeline (KFP IR YAML) at other images, and the image multi-node steps
+    give their TrainJobs; returns how many executors changed."""
     import yaml
 
     swap = {RUNTIME_IMAGE: runtime, TRAINING_IMAGE: training}
@@ -30,6 +31,8 @@ def retarget(package: Path, runtime: str | None, training: str | None) -> int:
         if container.get("image") in swap:
             container["image"] = swap[container["image"]]
             changed += 1
+        for variable in container.get("env", []):  # RECFORGE_TRAINER_IMAGE: what multi-node TrainJobs run
+            variable["value"] = swap.get(variable.get("value"), variable.get("value"))
     if package.suffix == ".json":  # KFP writes JSON for a single document
         import json
 

@@ -26,15 +26,22 @@ def parameters_of(
     extra: Mapping[str, tuple[type, Any]] | None = None,
     exclude: tuple[str, ...] = (),
     per_gpu: tuple[str, ...] = (),
+    per_node: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Decorator: the function's signature becomes `extra` then every config field (in declaration order).
 
     `per_gpu` names process-count fields (`sft_nproc`, ...) whose default becomes the `--gpus` count when the
-    pipeline is compiled with GPUs, so that torchrun starts one process per accelerator of the step.
+    pipeline is compiled with GPUs, so that torchrun starts one process per accelerator of the step; `per_node`
+    names node-count fields (`sft_nodes`, ...) whose default becomes the `--nodes` count.
     """
     from pipelines.accelerators import from_env
 
-    gpus = from_env().gpus
+    settings = from_env()
+    compiled: dict[str, int] = {}
+    if settings.gpus:
+        compiled.update(dict.fromkeys(per_gpu, settings.gpus))
+    if settings.nodes > 1:
+        compiled.update(dict.fromkeys(per_node, settings.nodes))
 
     def decorate(fn: F) -> F:
         params = [
@@ -52,7 +59,7 @@ def parameters_of(
                     inspect.Parameter(
                         field.name,
                         inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                        default=gpus if gpus and field.name in per_gpu else getattr(defaults, field.name),
+                        default=compiled.get(field.name, getattr(defaults, field.name)),
                         annotation=hints[field.name],
                     )
                 )

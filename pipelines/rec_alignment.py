@@ -17,6 +17,7 @@ from components.train_baseline.component import train_sasrec
 from components.train_baseline.config import SASRecConfig
 from components.train_sft.component import train_sft
 from components.train_sft.config import SFTConfig
+from pipelines.accelerators import pipeline_config
 from pipelines.cluster import configure, loop_parallelism, schedule_time
 from pipelines.params import parameters_of, pick
 
@@ -31,7 +32,9 @@ class Outputs(NamedTuple):
 
 
 @dsl.pipeline(
-    name=NAME, description="SFT, then DPO / SimPO / alpha-DPO / RosePO (and IPO) side by side, best one registered."
+    name=NAME,
+    description="SFT, then DPO / SimPO / alpha-DPO / RosePO (and IPO) side by side, best one registered.",
+    pipeline_config=pipeline_config(),  # a workspace for multi-node training (compile --nodes)
 )
 @parameters_of(
     PrepareConfig, SASRecConfig, SFTConfig, PreferenceConfig, AlignConfig, EvalConfig,
@@ -42,6 +45,7 @@ class Outputs(NamedTuple):
     },
     exclude=("align_loss",),  # filled by the loop over `losses`
     per_gpu=("sft_nproc", "align_nproc"),  # torchrun: one process per GPU of the step
+    per_node=("sft_nodes", "align_nodes"),  # compile --nodes: a TrainJob across nodes
 )  # fmt: skip
 def rec_alignment_pipeline(**args) -> Outputs:
     run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
@@ -55,7 +59,9 @@ def rec_alignment_pipeline(**args) -> Outputs:
 
     # 2. The SASRec preference oracle and the SFT model (independent).
     sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train")
-    sft = configure(train_sft(**run, prepared=data, **pick(args, SFTConfig)), "gpu")
+    sft = configure(
+        train_sft(**run, kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, prepared=data, **pick(args, SFTConfig)), "gpu"
+    )
     sft_model = sft.outputs["model"]
 
     # 3. RosePO preference pairs with oracle smoothing factors.
@@ -67,7 +73,12 @@ def rec_alignment_pipeline(**args) -> Outputs:
     # 4. One aligned model per loss, each evaluated on the same users and candidates.
     with dsl.ParallelFor(args["losses"], parallelism=loop_parallelism()) as loss:
         aligned = align_model(
-            **run, preferences=pairs.outputs["preferences"], sft_model=sft_model, align_loss=loss, **align_args
+            **run,
+            kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            preferences=pairs.outputs["preferences"],
+            sft_model=sft_model,
+            align_loss=loss,
+            **align_args,
         )
         configure(aligned, "gpu")
         evaluated = evaluate_model(

@@ -13,6 +13,7 @@ from components.train_baseline.component import train_popularity, train_sasrec
 from components.train_baseline.config import SASRecConfig
 from components.train_sft.component import train_sft
 from components.train_sft.config import SFTConfig
+from pipelines.accelerators import pipeline_config
 from pipelines.cluster import configure, schedule_time
 from pipelines.params import parameters_of, pick
 
@@ -25,8 +26,12 @@ class Outputs(NamedTuple):
     report: dsl.Markdown
 
 
-@dsl.pipeline(name=NAME, description="LoRA SFT LLM recommender vs popularity and SASRec, evaluated side by side.")
-@parameters_of(PrepareConfig, SASRecConfig, SFTConfig, EvalConfig, per_gpu=("sft_nproc",))
+@dsl.pipeline(
+    name=NAME,
+    description="LoRA SFT LLM recommender vs popularity and SASRec, evaluated side by side.",
+    pipeline_config=pipeline_config(),  # a workspace for multi-node training (compile --nodes)
+)
+@parameters_of(PrepareConfig, SASRecConfig, SFTConfig, EvalConfig, per_gpu=("sft_nproc",), per_node=("sft_nodes",))
 def sft_rec_pipeline(**args) -> Outputs:
     run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
 
@@ -39,7 +44,9 @@ def sft_rec_pipeline(**args) -> Outputs:
     # 2. Train the models; none depends on another.
     popularity = configure(train_popularity(**run, prepared=data), "light")
     sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train")
-    sft = configure(train_sft(**run, prepared=data, **pick(args, SFTConfig)), "gpu")
+    sft = configure(
+        train_sft(**run, kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, prepared=data, **pick(args, SFTConfig)), "gpu"
+    )
 
     # 3. Evaluate each on the same users and candidates.
     evaluations = {}

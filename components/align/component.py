@@ -10,6 +10,7 @@ from pipelines.images import RUNTIME_IMAGE, TRAINING_IMAGE
 def align_model(
     pipeline: str,
     kfp_run_id: str,
+    kfp_job_name: str,
     preferences: dsl.Input[dsl.Dataset],
     sft_model: dsl.Input[dsl.Model],
     align_loss: str,
@@ -25,6 +26,7 @@ def align_model(
     align_ema_decay: float,
     align_seed: int,
     align_nproc: int,
+    align_nodes: int,
     align_deepspeed: str,
     align_save_steps: int,
     align_checkpoint_dir: str,
@@ -38,7 +40,7 @@ def align_model(
 
     result = run_step(
         pipeline, f"align-{align_loss}", kfp_run_id, AlignConfig, params,
-        lambda c: align_and_track(c, preferences.path, sft_model.path, model.path),
+        lambda c: align_and_track(c, preferences.path, sft_model.path, model.path, kfp_job_name),
         tags={"recforge.model": align_loss},
     )  # fmt: skip
     model.metadata.update({"loss": align_loss, **result})

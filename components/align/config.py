@@ -59,6 +59,7 @@ class AlignConfig(StepConfig):
     align_ema_decay: float = setting(0.9, "alpha-DPO: decay of the running mean and std of the margin M")
     align_seed: int = setting(42, "seed of LoRA initialisation and pair order")
     align_nproc: int = setting(1, "training processes; >1 launches torchrun (gloo on CPU)")
+    align_nodes: int = setting(1, "training nodes; >1 runs the step as a Kubeflow Trainer TrainJob (cluster only)")
     align_deepspeed: str = setting("", "DeepSpeed ZeRO config shipped with recforge: zero2 or zero3; empty: plain DDP")
     align_save_steps: int = setting(100, "steps between checkpoints (a re-run resumes from the last one)")
     align_checkpoint_dir: str = setting("", "checkpoint folder; empty: $RECFORGE_CHECKPOINT_ROOT/align/<digest>")
@@ -76,4 +77,5 @@ class AlignConfig(StepConfig):
         self.check_range("align_ema_decay", 0.0, 1.0, high_open=True)
         self.check_range("align_seed", 0)
         self.check_range("align_nproc", 1, 64)
+        self.check_range("align_nodes", 1, 256)
         self.check_choice("align_deepspeed", DEEPSPEED_STAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
@@ -17,28 +18,54 @@ def align_args(config_path: Path, prefs_dir: str | Path, sft_dir: str | Path, ou
     return ["--config", str(config_path), "--prefs", str(prefs_dir), "--sft", str(sft_dir), "--out", str(out_dir)]
 
 
-def run_alignment(config: AlignConfig, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path,
-                  mlflow_run_id: str | None = None) -> dict:  # fmt: skip
-    """In this process, or under torchrun with `align_nproc > 1`; returns the training record."""
+def run_alignment(
+    config: AlignConfig,
+    prefs_dir: str | Path,
+    sft_dir: str | Path,
+    out_dir: str | Path,
+    mlflow_run_id: str | None = None,
+    *,
+    kfp_run_id: str = "",
+    kfp_job_name: str = "",
+) -> dict:
+    """In this process; under torchrun with `align_nproc > 1` or DeepSpeed; as a TrainJob with `align_nodes > 1`.
+    Returns the training record."""
     from components.align.trainer import train_alignment
 
-    if config.align_nproc == 1 and not config.align_deepspeed:  # DeepSpeed always runs under torchrun
+    if config.align_nproc == 1 and config.align_nodes == 1 and not config.align_deepspeed:
         return train_alignment(config, prefs_dir, sft_dir, out_dir, mlflow_run_id=mlflow_run_id)
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "align.json"
         config_path.write_text(json.dumps(config.to_params()))
-        torchrun(
-            "components.align", config.align_nproc, align_args(config_path, prefs_dir, sft_dir, out_dir), mlflow_run_id
-        )
+        if config.align_nodes > 1:
+            from components.common.multinode import NodeJob, run_on_nodes
+
+            step = f"align-{config.align_loss}"
+            job = NodeJob(step, kfp_run_id, kfp_job_name, config.align_nodes, config.align_nproc, "align.align_nodes")
+
+            def args_for(staged: Mapping[str, Path], out: Path) -> list[str]:
+                return align_args(staged["config"], staged["prefs"], staged["sft"], out)
+
+            inputs = {"config": config_path, "prefs": Path(prefs_dir), "sft": Path(sft_dir)}
+            run_on_nodes("components.align", job, inputs, Path(out_dir), args_for, mlflow_run_id)
+        else:
+            args = align_args(config_path, prefs_dir, sft_dir, out_dir)
+            torchrun("components.align", config.align_nproc, args, mlflow_run_id)
     return json.loads((Path(out_dir) / "training.json").read_text())
 
 
-def align_and_track(config: AlignConfig, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path) -> dict:
+def align_and_track(
+    config: AlignConfig, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path, kfp_job_name: str = ""
+) -> dict:
     stats = json.loads((Path(prefs_dir) / "stats.json").read_text())
     tracking.log_dataset("preferences", str(prefs_dir), tracking.digest_of(prefs_dir), context="training")
     tracking.log_model_input("sft-model", sft_dir)
     mlflow.set_tag("recforge.loss", config.align_loss)
-    record = run_alignment(config, prefs_dir, sft_dir, out_dir, mlflow_run_id=mlflow.active_run().info.run_id)
+    run = mlflow.active_run()
+    record = run_alignment(
+        config, prefs_dir, sft_dir, out_dir, mlflow_run_id=run.info.run_id,
+        kfp_run_id=run.data.tags.get(tracking.TAG_KFP_RUN, ""), kfp_job_name=kfp_job_name,
+    )  # fmt: skip
     mlflow.log_params({f"hparam_{k}": v for k, v in record["hparams"].items()})
     mlflow.log_metrics({f"heldout_{k}_before": v for k, v in record["before"].items()})
     mlflow.log_metrics({f"heldout_{k}": v for k, v in record["after"].items()})

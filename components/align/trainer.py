@@ -232,7 +232,7 @@ def checkpoint_dir(config: AlignConfig, prefs_dir: Path, out_dir: Path) -> Path:
     params = {
         k: v
         for k, v in config.to_params().items()
-        if k not in ("align_checkpoint_dir", "align_nproc", "align_deepspeed")
+        if k not in ("align_checkpoint_dir", "align_nproc", "align_nodes", "align_deepspeed")
     }
     stats = (prefs_dir / "stats.json").read_text()
     key = hashlib.sha256(json.dumps([params, stats, str(prefs_dir)], sort_keys=True).encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ from pipelines.images import TRAINING_IMAGE
 def train_sft(
     pipeline: str,
     kfp_run_id: str,
+    kfp_job_name: str,
     prepared: dsl.Input[dsl.Dataset],
     base_model: str,
     sft_template: str,
@@ -28,19 +29,27 @@ def train_sft(
     sft_vocab_size: int,
     sft_seed: int,
     sft_nproc: int,
+    sft_nodes: int,
     sft_deepspeed: str,
     sft_save_steps: int,
     sft_checkpoint_dir: str,
     model: dsl.Output[dsl.Model],
 ):
     """LoRA SFT of an LLM recommender on LLaRA-style prompts (merged model + tokenizer)."""
-    params = {k: v for k, v in locals().items() if k not in ("pipeline", "kfp_run_id", "prepared", "model")}
+    params = {
+        k: v for k, v in locals().items() if k not in ("pipeline", "kfp_run_id", "kfp_job_name", "prepared", "model")
+    }
     from components.common.step import run_step
     from components.train_sft.config import SFTConfig
     from components.train_sft.track import sft_and_track
 
     result = run_step(
-        pipeline, "train-sft", kfp_run_id, SFTConfig, params, lambda c: sft_and_track(c, prepared.path, model.path)
+        pipeline,
+        "train-sft",
+        kfp_run_id,
+        SFTConfig,
+        params,
+        lambda c: sft_and_track(c, prepared.path, model.path, kfp_job_name),
     )
     model.metadata.update({"digest": result["digest"], "eval_loss": result["eval_loss"]})
 
@@ -69,6 +78,7 @@ def train_recicl(
     sft_vocab_size: int,
     sft_seed: int,
     sft_nproc: int,
+    sft_nodes: int,
     sft_deepspeed: str,
     sft_save_steps: int,
     sft_checkpoint_dir: str,
@@ -137,6 +147,7 @@ def train_ilora(
     sft_vocab_size: int,
     sft_seed: int,
     sft_nproc: int,
+    sft_nodes: int,
     sft_deepspeed: str,
     sft_save_steps: int,
     sft_checkpoint_dir: str,

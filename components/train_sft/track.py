@@ -11,9 +11,13 @@ from components.train_sft.config import SFTConfig
 from components.train_sft.launch import run_sft
 
 
-def sft_and_track(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path) -> dict:
+def sft_and_track(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, kfp_job_name: str = "") -> dict:
     tracking.log_prepared(dataset_dir, context="training")
-    record = run_sft(config, dataset_dir, out_dir, mlflow_run_id=mlflow.active_run().info.run_id)
+    run = mlflow.active_run()
+    record = run_sft(
+        config, dataset_dir, out_dir, mlflow_run_id=run.info.run_id,
+        kfp_run_id=run.data.tags.get(tracking.TAG_KFP_RUN, ""), kfp_job_name=kfp_job_name,
+    )  # fmt: skip
     keys = ("examples", "train_prompts_shortened", "global_step", "train_loss", "eval_loss", "trainable_parameters")
     summary = {k: record[k] for k in keys}
     if record.get("initial_eval_loss") is not None:

@@ -60,7 +60,9 @@ def checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path, extra: dict
     if not root:
         return out_dir.parent / f".{out_dir.name}.checkpoints"
     params = {
-        k: v for k, v in config.to_params().items() if k not in ("sft_checkpoint_dir", "sft_nproc", "sft_deepspeed")
+        k: v
+        for k, v in config.to_params().items()
+        if k not in ("sft_checkpoint_dir", "sft_nproc", "sft_nodes", "sft_deepspeed")
     }
     identity = [params, data.stats["digest"]] + ([extra] if extra else [])
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

@@ -22,8 +22,11 @@ HEAVY = ("torch", "transformers", "trl", "peft", "diffusers", "deepspeed", "mlfl
 def test_compiles_and_loads_back(name: str, tmp_path: Path) -> None:
     target = tmp_path / f"{name}.yaml"
     assert main(["compile", name, "-o", str(target)]) == 0
-    spec = yaml.safe_load(target.read_text())
+    spec, platform = yaml.safe_load_all(target.read_text())  # the pipeline spec, then its Kubernetes settings
     assert spec["pipelineInfo"]["name"] == name
+    assert set(platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]) == set(
+        spec["deploymentSpec"]["executors"]
+    )  # every step reads MLFLOW_TRACKING_URI from the recforge-mlflow ConfigMap
     loaded = components.load_component_from_file(str(target))
     assert loaded.name == name
     entry = registry.get(name)

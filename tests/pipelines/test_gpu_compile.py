@@ -15,11 +15,22 @@ FLAGS = ["--gpus", "8", "--node-selector", "pool=gpu", "--toleration", "nvidia.c
 FLAGS += ["--toleration", "dedicated=ml:NoExecute", "--shm", "32Gi"]
 
 
+MLFLOW_ENV = [{"configMapName": "recforge-mlflow",
+               "configMapNameParameter": {"runtimeValue": {"constant": "recforge-mlflow"}},
+               "keyToEnv": [{"configMapKey": "MLFLOW_TRACKING_URI", "envVar": "MLFLOW_TRACKING_URI"}],
+               "optional": True}]  # fmt: skip
+
+
 def _compile(name: str, target: Path, *flags: str) -> tuple[dict, dict]:
+    """Executors, and the Kubernetes settings of those that have more than the MLflow ConfigMap every step gets."""
     assert main(["compile", name, "-o", str(target), *flags]) == 0
     docs = list(yaml.safe_load_all(target.read_text()))
-    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] if len(docs) > 1 else {}
-    return docs[0]["deploymentSpec"]["executors"], platform
+    executors = docs[0]["deploymentSpec"]["executors"]
+    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(platform) == set(executors)
+    for spec in platform.values():
+        assert spec.pop("configMapAsEnv") == MLFLOW_ENV
+    return executors, {name: spec for name, spec in platform.items() if spec}
 
 
 def _defaults(target: Path) -> dict:

@@ -1,0 +1,108 @@
+"""Running a training module on several nodes from inside a pipeline step: stage the step's inputs in the
+pipeline's workspace volume, run the module there as a Kubeflow Trainer TrainJob (see trainjob.py), then copy the
+result back into the step's output.
+
+KFP (>= 2.15) mounts a pipeline's workspace at /kfp-workspace in every step and names its PVC
+`<pipeline job name>-kfp-workspace`; the TrainJob mounts the same claim at the same path, so staged paths mean the
+same on every node. `recforge compile --nodes M` gives the pipeline its workspace (ReadWriteMany).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.common import trainjob
+from components.common.distributed import RUN_ID_ENV
+from components.common.errors import ConfigError, RecforgeError
+
+log = logging.getLogger(__name__)
+WORKSPACE = "/kfp-workspace"
+IMAGE_ENV, GPU_TYPE_ENV = "RECFORGE_TRAINER_IMAGE", "RECFORGE_GPU_TYPE"
+_FORWARDED = ("MLFLOW_", "RECFORGE_", "HF_", "AWS_")  # what the training processes need of the step's environment
+
+
+@dataclass(frozen=True)
+class NodeJob:
+    """Where a multi-node step runs: its name (step and KFP run), KFP's pipeline job name, nodes and processes."""
+
+    step: str
+    kfp_run_id: str
+    kfp_job_name: str
+    nodes: int
+    procs_per_node: int
+    setting: str  # the config field asking for the nodes, named in errors
+
+
+def run_on_nodes(
+    module: str,
+    job: NodeJob,
+    inputs: Mapping[str, Path],
+    out_dir: Path,
+    args_for: Callable[[Mapping[str, Path], Path], list[str]],
+    mlflow_run_id: str | None,
+    *,
+    namespace: str | None = None,
+    workspace: Path | None = None,
+    runner: Callable[[trainjob.TrainJobSpec, Callable[[str], None]], Any] = trainjob.run,
+) -> trainjob.TrainJobSpec:
+    """Stage `inputs` (name -> file or folder), run `module` with `args_for(staged inputs, staged output)` as a
+    TrainJob of `job.nodes` x `job.procs_per_node`, copy the staged output to `out_dir`; returns the spec used."""
+    namespace = namespace or trainjob.in_cluster_namespace()
+    if namespace is None:
+        raise ConfigError(
+            job.setting,
+            f"got {job.nodes}; multi-node training runs as a Kubeflow TrainJob from a pipeline step on Kubernetes, "
+            "expected 1 outside a cluster",
+        )
+    workspace = workspace or Path(os.environ.get("RECFORGE_WORKSPACE", WORKSPACE))
+    if not workspace.is_dir():
+        raise RecforgeError(
+            f"{job.setting}: no pipeline workspace at {workspace}; compile the pipeline with --nodes {job.nodes} so "
+            "that KFP gives it one"
+        )
+    name = trainjob.trainjob_name(job.step, job.kfp_run_id)
+    stage = workspace / "recforge" / name
+    shutil.rmtree(stage, ignore_errors=True)
+    staged: dict[str, Path] = {}
+    for key, source in inputs.items():
+        target = stage / "in" / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if Path(source).is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+        staged[key] = target
+    staged_out = stage / "out"
+    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED) and k not in (IMAGE_ENV, GPU_TYPE_ENV)}
+    if mlflow_run_id:
+        env[RUN_ID_ENV] = mlflow_run_id
+    from pipelines.images import TRAINING_IMAGE
+
+    gpu_type = os.environ.get(GPU_TYPE_ENV, "nvidia.com/gpu")
+    spec = trainjob.TrainJobSpec(
+        name=name,
+        namespace=namespace,
+        image=os.environ.get(IMAGE_ENV, TRAINING_IMAGE),
+        module=module,
+        args=args_for(staged, staged_out),
+        nodes=job.nodes,
+        procs_per_node=job.procs_per_node,
+        gpus_per_node=job.procs_per_node if gpu_type and os.environ.get(GPU_TYPE_ENV) else 0,
+        gpu_type=gpu_type,
+        claim=f"{job.kfp_job_name}-kfp-workspace",
+        env=env,
+        labels={"recforge.io/step": job.step[:63], "recforge.io/kfp-run-id": job.kfp_run_id[:63]},
+    )
+    runner(spec, log.info)
+    if not staged_out.is_dir():
+        raise RecforgeError(f"trainjob {name}: completed without writing {staged_out}")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.copytree(staged_out, out_dir)
+    shutil.rmtree(stage, ignore_errors=True)
+    return spec

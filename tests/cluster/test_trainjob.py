@@ -1,0 +1,221 @@
+"""Multi-node training: the TrainJob body, waiting on its status, staging through the workspace, and
+`compile --nodes`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.common.errors import ConfigError, RecforgeError
+from components.common.multinode import NodeJob, run_on_nodes
+from components.common.trainjob import TrainJobSpec, trainjob_body, trainjob_name, wait
+from pipelines.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _spec(**overrides: object) -> TrainJobSpec:
+    fields = dict(
+        name="recforge-sft-0123456789ab",
+        namespace="team-a",
+        image="registry.example/recforge-training@sha256:" + "b" * 64,
+        module="components.train_sft",
+        args=["--config", "/kfp-workspace/recforge/x/in/config"],
+        nodes=2,
+        procs_per_node=8,
+        gpus_per_node=8,
+        claim="sft-rec-abcde-kfp-workspace",
+        env={"MLFLOW_TRACKING_URI": "http://mlflow.recforge:5000", "RECFORGE_MLFLOW_RUN_ID": "r1"},
+        labels={"recforge.io/step": "sft"},
+    )
+    return TrainJobSpec(**{**fields, **overrides})
+
+
+def test_trainjob_body_for_2_nodes_of_8_gpus() -> None:
+    body = trainjob_body(_spec())
+    assert body["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and body["kind"] == "TrainJob"
+    assert body["metadata"] == {
+        "name": "recforge-sft-0123456789ab",
+        "namespace": "team-a",
+        "labels": {"app.kubernetes.io/part-of": "recforge", "recforge.io/step": "sft"},
+    }
+    spec = body["spec"]
+    assert spec["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime",
+                                  "name": "recforge-torch"}  # fmt: skip
+    trainer = spec["trainer"]
+    assert trainer["image"] == "registry.example/recforge-training@sha256:" + "b" * 64
+    assert trainer["command"] == ["torchrun", "-m", "components.train_sft", "--config",
+                                  "/kfp-workspace/recforge/x/in/config"]  # fmt: skip
+    assert trainer["numNodes"] == 2 and trainer["numProcPerNode"] == 8
+    assert trainer["resourcesPerNode"] == {
+        "requests": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": 8},
+        "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": 8},
+    }
+    assert trainer["env"] == [
+        {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow.recforge:5000"},
+        {"name": "RECFORGE_MLFLOW_RUN_ID", "value": "r1"},
+    ]
+    assert spec["podTemplateOverrides"] == [
+        {
+            "targetJobs": [{"name": "node"}],
+            "spec": {"volumes": [{"name": "workspace", "persistentVolumeClaim": {
+                "claimName": "sft-rec-abcde-kfp-workspace"}}]},
+        }
+    ]  # fmt: skip
+    assert set(body) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(spec) == {"runtimeRef", "trainer", "podTemplateOverrides"}
+    # CPU nodes: no accelerator resource; no claim: no override
+    cpu = trainjob_body(_spec(gpus_per_node=0, claim=""))
+    assert "nvidia.com/gpu" not in cpu["spec"]["trainer"]["resourcesPerNode"]["limits"]
+    assert "podTemplateOverrides" not in cpu["spec"]
+    with pytest.raises(RecforgeError, match="0 nodes x 8 processes; expected >= 1"):
+        trainjob_body(_spec(nodes=0))
+
+
+def test_the_runtime_the_body_names_is_shipped() -> None:
+    runtime = yaml.safe_load((ROOT / "manifests" / "base" / "trainer-runtime.yaml").read_text())
+    assert runtime["kind"] == "ClusterTrainingRuntime" and runtime["metadata"]["name"] == "recforge-torch"
+    (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    assert node["name"] == "node"  # podTemplateOverrides target it
+    pod = node["template"]["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["workspace", "dshm"]
+    (container,) = pod["containers"]
+    assert container["name"] == "node"
+    assert {"name": "workspace", "mountPath": "/kfp-workspace"} in container["volumeMounts"]
+
+
+def test_names_are_dns_labels() -> None:
+    name = trainjob_name("align-alpha_dpo", "3F2504E0-4F89-11D3-9A0C-0305E82C3301")
+    assert name == "recforge-align-alpha-dpo-3f2504e04f89"
+    long = trainjob_name("x" * 100, "run")
+    assert len(long) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", long)
+
+
+def _scripted(statuses: list[dict]) -> tuple:
+    seen: list[str] = []
+    it = iter(statuses)
+    return (lambda: next(it)), seen.append, seen
+
+
+def test_wait_streams_each_change_and_returns_on_complete() -> None:
+    running = {"conditions": [{"type": "Created", "status": "True", "reason": "JobsCreationSucceeded",
+                               "message": "jobs created"}],
+               "jobsStatus": [{"name": "node", "active": 2, "ready": 2}]}  # fmt: skip
+    done = {"conditions": [{"type": "Complete", "status": "True", "reason": "JobsCompleted", "message": "done"}]}
+    read, report, seen = _scripted([{}, running, running, running, done])
+    sleeps: list[float] = []
+    status = wait("tj", read, report, poll_s=5, sleep=sleeps.append)
+    assert status == done
+    assert seen == [
+        "trainjob tj: created, waiting for the Trainer",
+        "trainjob tj: Created (JobsCreationSucceeded: jobs created); node: active 2, ready 2",
+        "trainjob tj: Complete (JobsCompleted: done)",
+    ]
+    assert sleeps == [5, 5, 5, 5]
+
+
+def test_wait_fails_with_the_trainers_message_and_times_out() -> None:
+    failed = {"conditions": [{"type": "Failed", "status": "True", "reason": "JobsFailed",
+                              "message": "node-0 exited with code 1"}]}  # fmt: skip
+    read, report, _ = _scripted([{}, failed])
+    with pytest.raises(RecforgeError, match=r"^trainjob tj failed: JobsFailed node-0 exited with code 1$"):
+        wait("tj", read, report, sleep=lambda s: None)
+    ticks = iter(range(0, 1000, 30))
+    with pytest.raises(RecforgeError, match=r"not finished after 60s.*kubectl delete trainjob tj"):
+        wait("tj", lambda: {}, lambda line: None, timeout_s=60, sleep=lambda s: None, clock=lambda: next(ticks))
+
+
+def test_multi_node_outside_a_cluster_is_refused(tmp_path: Path) -> None:
+    job = NodeJob("sft", "run1", "sft-rec-x", 2, 8, "sft.sft_nodes")
+    with pytest.raises(ConfigError, match=r"^sft.sft_nodes: got 2; multi-node training runs as a Kubeflow TrainJob"):
+        run_on_nodes("components.train_sft", job, {}, tmp_path / "out", lambda i, o: [], None)
+    with pytest.raises(RecforgeError, match=r"no pipeline workspace at .*; compile the pipeline with --nodes 2"):
+        run_on_nodes("m", job, {}, tmp_path / "out", lambda i, o: [], None, namespace="ns",
+                     workspace=tmp_path / "missing")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_staging_through_the_workspace_runs_the_real_training(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in for the Trainer runs the TrainJob's own command (torchrun, 2 processes) on the staged workspace:
+    the step's inputs reach the nodes, rank 0 logs into the step's MLflow run, the model comes back."""
+    import mlflow
+
+    from components.prepare_data.config import PrepareConfig
+    from components.prepare_data.core import prepare
+    from components.train_sft.config import SFTConfig
+    from components.train_sft.launch import _args
+
+    prepare(PrepareConfig(), tmp_path / "prepared")
+    config = SFTConfig(sft_max_examples=32, sft_eval_examples=8, sft_epochs=1.0, sft_batch_size=4,
+                       sft_vocab_size=1024, sft_nproc=2, sft_nodes=2)  # fmt: skip
+    config_path = tmp_path / "sft.json"
+    config_path.write_text(json.dumps(config.to_params()))
+    workspace = tmp_path / "kfp-workspace"
+    workspace.mkdir()
+    ran: list[TrainJobSpec] = []
+
+    def trainer(spec: TrainJobSpec, report) -> None:  # what each node's container does, on this machine
+        ran.append(spec)
+        body = trainjob_body(spec)["spec"]["trainer"]
+        torchrun, flag, module, *args = body["command"]
+        assert (torchrun, flag) == ("torchrun", "-m")
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc_per_node={body['numProcPerNode']}", "-m", module, *args]  # fmt: skip
+        env = {**os.environ, **{e["name"]: e["value"] for e in body["env"]}, "PYTHONPATH": str(ROOT),
+               "OMP_NUM_THREADS": "1"}  # fmt: skip
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, "\n".join(line for line in done.stderr.splitlines() if "rank0" in line)[-4000:]
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = mlflow.MlflowClient(uri)
+    step_run = client.create_run(client.create_experiment("recforge-sft-rec")).info.run_id
+    job = NodeJob("sft", "0123456789abcdef", "sft-rec-xyz", 2, 2, "sft.sft_nodes")
+    inputs = {"config": config_path, "dataset": tmp_path / "prepared"}
+    out = tmp_path / "model-output"
+    spec = run_on_nodes("components.train_sft", job, inputs, out,
+                        lambda staged, o: _args(staged["config"], staged["dataset"], o), step_run,
+                        namespace="team-a", workspace=workspace, runner=trainer)  # fmt: skip
+    assert ran == [spec] and spec.claim == "sft-rec-xyz-kfp-workspace" and spec.nodes == 2
+    stage = workspace / "recforge" / spec.name
+    assert spec.args == ["--config", str(stage / "in" / "config"), "--dataset", str(stage / "in" / "dataset"),
+                         "--out", str(stage / "out")]  # fmt: skip
+    assert dict(spec.env)["RECFORGE_MLFLOW_RUN_ID"] == step_run and dict(spec.env)["MLFLOW_TRACKING_URI"] == uri
+    record = json.loads((out / "training.json").read_text())
+    assert record["world_size"] == 2 and record["global_step"] == 4  # 32 examples / (2 x 4)
+    assert (out / "model" / "config.json").is_file()
+    assert client.get_run(step_run).data.metrics["eval_loss"] == pytest.approx(record["eval_loss"])  # by rank 0
+    assert not stage.exists()  # the workspace is left clean
+
+
+def test_compile_with_nodes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    target = tmp_path / "ra.yaml"
+    argv = ["compile", "rec-alignment", "-o", str(target), "--gpus", "8", "--nodes", "2"]
+    assert main([*argv, "--workspace-size", "500Gi"]) == 0
+    spec, platform = yaml.safe_load_all(target.read_text())
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["sft_nodes"]["defaultValue"] == params["align_nodes"]["defaultValue"] == 2
+    assert params["sft_nproc"]["defaultValue"] == params["align_nproc"]["defaultValue"] == 8
+    workspace = platform["platforms"]["kubernetes"]["pipelineConfig"]["workspace"]
+    assert workspace["size"] == "500Gi"
+    assert workspace["kubernetes"]["pvcSpecPatch"] == {"accessModes": ["ReadWriteMany"]}
+    env = {e["name"]: e["value"] for e in spec["deploymentSpec"]["executors"]["exec-train-sft"]["container"]["env"]}
+    assert env["RECFORGE_GPU_TYPE"] == "nvidia.com/gpu" and env["RECFORGE_TRAINER_IMAGE"].endswith("training:0.1.0")
+    sft_task = spec["root"]["dag"]["tasks"]["train-sft"]["inputs"]["parameters"]["kfp_job_name"]
+    assert sft_task["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
+    # without --nodes: no workspace, one node
+    assert main(["compile", "rec-alignment", "-o", str(target), "--gpus", "8"]) == 0
+    spec, platform = yaml.safe_load_all(target.read_text())
+    assert "pipelineConfig" not in platform["platforms"]["kubernetes"]
+    assert spec["root"]["inputDefinitions"]["parameters"]["sft_nodes"]["defaultValue"] == 1
+    assert main(["compile", "rec-alignment", "-o", str(target), "--nodes", "2"]) == 2
+    assert "--nodes: got 2 without --gpus; expected --gpus N (GPUs per node)" in capsys.readouterr().err
