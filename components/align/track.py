@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
 
 from components.align.config import AlignConfig
 from components.common import tracking
-from components.common.distributed import torchrun
+from components.common.distributed import launch_training
 
 
 def align_args(config_path: Path, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path) -> list[str]:
@@ -32,26 +30,15 @@ def run_alignment(
     Returns the training record."""
     from components.align.trainer import train_alignment
 
-    if config.align_nproc == 1 and config.align_nodes == 1 and not config.align_deepspeed:
-        return train_alignment(config, prefs_dir, sft_dir, out_dir, mlflow_run_id=mlflow_run_id)
-    with tempfile.TemporaryDirectory() as tmp:
-        config_path = Path(tmp) / "align.json"
-        config_path.write_text(json.dumps(config.to_params()))
-        if config.align_nodes > 1:
-            from components.common.multinode import NodeJob, run_on_nodes
-
-            step = f"align-{config.align_loss}"
-            job = NodeJob(step, kfp_run_id, kfp_job_name, config.align_nodes, config.align_nproc, "align.align_nodes")
-
-            def args_for(staged: Mapping[str, Path], out: Path) -> list[str]:
-                return align_args(staged["config"], staged["prefs"], staged["sft"], out)
-
-            inputs = {"config": config_path, "prefs": Path(prefs_dir), "sft": Path(sft_dir)}
-            run_on_nodes("components.align", job, inputs, Path(out_dir), args_for, mlflow_run_id)
-        else:
-            args = align_args(config_path, prefs_dir, sft_dir, out_dir)
-            torchrun("components.align", config.align_nproc, args, mlflow_run_id)
-    return json.loads((Path(out_dir) / "training.json").read_text())
+    return launch_training(
+        "components.align", config, nproc=config.align_nproc, nodes=config.align_nodes,
+        deepspeed=config.align_deepspeed, inputs={"prefs": Path(prefs_dir), "sft": Path(sft_dir)},
+        out_dir=Path(out_dir),
+        args_for=lambda staged, out: align_args(staged["config"], staged["prefs"], staged["sft"], out),
+        in_process=lambda: train_alignment(config, prefs_dir, sft_dir, out_dir, mlflow_run_id=mlflow_run_id),
+        job=(f"align-{config.align_loss}", kfp_run_id, kfp_job_name, "align.align_nodes"),
+        mlflow_run_id=mlflow_run_id,
+    )  # fmt: skip
 
 
 def align_and_track(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +11,12 @@ import torch
 
 from components.align.config import AlignConfig, loss_hparams
 from components.align.logps import completion_logps, pack
-from components.align.track import align_args
+from components.align.track import run_alignment
 from components.align.trainer import EMA_FILE, MarginEMA, train_alignment
-from components.common.distributed import torchrun_command
 from components.common.errors import ConfigError
 from components.common.tiny import build_model, build_tokenizer
 from pipelines.checks import check_losses
 
-ROOT = Path(__file__).resolve().parents[2]
 FAST = {"align_batch_size": 4, "align_lr": 2e-3}
 
 
@@ -159,18 +155,9 @@ def test_two_processes_under_torchrun(preference_world: dict[str, Path], tmp_pat
         align_deepspeed=deepspeed,
         align_checkpoint_dir=str(tmp_path / "ck2"),
     )
-    config_path = tmp_path / "align.json"
-    config_path.write_text(json.dumps(config.to_params()))
-    command = torchrun_command(
-        "components.align",
-        2,
-        align_args(config_path, preference_world["prefs"], preference_world["sft"], tmp_path / "two"),
+    double = run_alignment(  # the step's launch path: torchrun, 2 gloo processes
+        config, preference_world["prefs"], preference_world["sft"], tmp_path / "two"
     )
-    done = subprocess.run(
-        command, env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    double = json.loads((tmp_path / "two" / "training.json").read_text())
     assert double["world_size"] == 2 and double["global_step"] == single["global_step"] == 15
     assert double["zero_stage"] == (2 if deepspeed else 0)
     assert double["after"]["reward_accuracy"] > 0.5

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +13,10 @@ from components.common.prepared import Prepared
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
 from components.train_sft.config import SFTConfig
-from components.train_sft.launch import sft_command
+from components.train_sft.launch import run_sft
 from components.train_sft.prompts import check_template, render, template_for, training_examples
 from components.train_sft.trainer import train_sft
 
-ROOT = Path(__file__).resolve().parents[2]
 SMALL = {
     "sft_max_examples": 64,
     "sft_eval_examples": 16,
@@ -128,14 +125,7 @@ def test_two_processes_match_one_for_the_same_global_batch(
         **{**SMALL, "sft_batch_size": 4, "sft_nproc": 2, "sft_deepspeed": deepspeed,
            "sft_checkpoint_dir": str(tmp_path / "ck2")}
     )  # fmt: skip
-    config_path = tmp_path / "sft.json"
-    config_path.write_text(json.dumps(config.to_params()))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        sft_command(config, data.path, tmp_path / "two", config_path), env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    double = json.loads((tmp_path / "two" / "training.json").read_text())
+    double = run_sft(config, data.path, tmp_path / "two")  # the step's launch path: torchrun, 2 gloo processes
     assert double["world_size"] == 2
     assert double["zero_stage"] == {"": 0, "zero2": 2, "zero3": 3}[deepspeed]
     assert double["global_step"] == single["global_step"] == 8  # 64 examples / global batch 8
