@@ -123,13 +123,15 @@ def from_env() -> GpuSettings:
     )
 
 
-def apply(task: dsl.PipelineTask, settings: GpuSettings) -> dsl.PipelineTask:
-    """Accelerators, scheduling constraints and /dev/shm on one training task (nothing when gpus is 0)."""
+def apply(task: dsl.PipelineTask, settings: GpuSettings, max_gpus: int | None = None) -> dsl.PipelineTask:
+    """Accelerators, scheduling constraints and /dev/shm on one training task (nothing when gpus is 0); a step
+    that trains in one process (`max_gpus=1`) gets one GPU whatever `--gpus` says."""
     if settings.gpus == 0:
         return task
     from kfp import kubernetes
 
-    task.set_accelerator_type(settings.gpu_type).set_accelerator_limit(settings.gpus)
+    count = min(settings.gpus, max_gpus) if max_gpus else settings.gpus
+    task.set_accelerator_type(settings.gpu_type).set_accelerator_limit(count)
     for key, value in settings.node_selectors.items():
         kubernetes.add_node_selector(task, label_key=key, label_value=value)
     for t in settings.tolerations:

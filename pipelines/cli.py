@@ -134,11 +134,24 @@ def _compile(name: str, output: str | None, settings: Any = None, args: argparse
                 os.environ[key] = value
         if settings.gpus:
             entry.load(fresh=True)  # leave the module as the environment defines it
+    if settings.nodes > 1 and not _multi_node(tmp, settings.nodes):
+        tmp.unlink()
+        raise RecforgeError(
+            f"--nodes: {name} has no multi-node training step; expected --nodes 1 (sft-rec and rec-alignment have one)"
+        )
     retarget(tmp, image, training_image)
     os.replace(tmp, target)
     gpus = f" ({settings.gpus} x {settings.gpu_type} per training step)" if settings.gpus else ""
     print(f"compiled {name} -> {target}{gpus}")
     return target
+
+
+def _multi_node(package: Path, nodes: int) -> bool:
+    """Whether a compiled pipeline has a step that takes `nodes` (a `*_nodes` parameter defaulting to it)."""
+    import yaml
+
+    params = next(yaml.safe_load_all(package.read_text()))["root"]["inputDefinitions"]["parameters"]
+    return any(key.endswith("_nodes") and p.get("defaultValue") == nodes for key, p in params.items())
 
 
 def _remote(args: argparse.Namespace) -> None:

@@ -26,8 +26,10 @@ PROFILES = {
     "data": Profile(cpu="1", memory="4Gi", retries=1),
     "light": Profile(cpu="500m", memory="1Gi", retries=1),
     "train": Profile(cpu="4", memory="16Gi", retries=0),
-    # LLM and diffusion training: the steps `--gpus` puts accelerators on (see pipelines/accelerators.py)
+    # LLM and diffusion training: the steps `--gpus` puts accelerators on (see pipelines/accelerators.py);
+    # "gpu" steps start one process per GPU (SFT, alignment), "gpu-1" steps train in one process and get one GPU
     "gpu": Profile(cpu="8", memory="64Gi", retries=0),
+    "gpu-1": Profile(cpu="8", memory="64Gi", retries=0),
     "evaluate": Profile(cpu="2", memory="8Gi", retries=1),
 }
 
@@ -45,10 +47,10 @@ def configure(task: dsl.PipelineTask, profile: str, *, caching: bool = False) ->
         from kfp import kubernetes
 
         kubernetes.use_config_map_as_env(task, configmap, {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}, optional=True)
-    if profile == "gpu":
+    if profile.startswith("gpu"):
         from pipelines.accelerators import apply, from_env
 
-        apply(task, from_env())
+        apply(task, from_env(), max_gpus=1 if profile == "gpu-1" else None)
     return task
 
 

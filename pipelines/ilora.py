@@ -46,7 +46,7 @@ def ilora_pipeline(**args) -> Outputs:
         task = train_ilora(
             **run, model_name=name, experts=experts, prepared=data, sasrec_model=sasrec.outputs["model"], **training
         )
-        models[name] = configure(task.set_display_name(f"train-{name}"), "gpu")
+        models[name] = configure(task.set_display_name(f"train-{name}"), "gpu-1")
 
     # 4. Both evaluated on the same users and candidates.
     evaluations = {}

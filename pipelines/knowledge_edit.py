@@ -34,7 +34,7 @@ def knowledge_edit_pipeline(**args) -> Outputs:
 
     # 2. The fact set, the counterfactual edit sequence and a model that knows the facts.
     facts = build_fact_model(**run, prepared=prepared.outputs["prepared"], **pick(args, FactConfig))
-    configure(facts, "gpu")
+    configure(facts, "gpu-1")
 
     # 3. C0 of the knowledge to preserve at every edited layer (cached across runs).
     stats = edit_statistics(**run, model=facts.outputs["model"], facts=facts.outputs["facts"], **edit_args)
@@ -50,7 +50,7 @@ def knowledge_edit_pipeline(**args) -> Outputs:
             stats=stats.outputs["stats"],
             **edit_args,
         )
-        configure(edited, "gpu")
+        configure(edited, "gpu-1")
 
     # 5. One report with the four metrics against the number of edits.
     report = compare_edits(**run, evaluations=dsl.Collected(edited.outputs["evaluation"]), stats=stats.outputs["stats"])

@@ -42,11 +42,11 @@ def pigeon_pipeline(**args) -> Outputs:
     data = configure(image_data(**run, prepared=prepared.outputs["prepared"], **pick(args, ImageDataConfig)), "data")
 
     # 3. Stage 1: encoder and autoencoder, then masked preference reconstruction.
-    stage1 = configure(pigeon_stage1(**run, data=data.outputs["data"], **pick(args, Stage1Config)), "gpu")
+    stage1 = configure(pigeon_stage1(**run, data=data.outputs["data"], **pick(args, Stage1Config)), "gpu-1")
 
     # 4. Stage 2: Diffusion-DPO on pairs of stage-1 generations ranked by history similarity.
     stage2 = pigeon_stage2(**run, data=data.outputs["data"], stage1=stage1.outputs["model"], **pick(args, Stage2Config))
-    configure(stage2, "gpu")
+    configure(stage2, "gpu-1")
 
     # 5. The three variants on the same held-out windows and noise.
     evaluations = {}

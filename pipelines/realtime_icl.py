@@ -38,10 +38,10 @@ def realtime_icl_pipeline(**args) -> Outputs:
     data = prepared.outputs["prepared"]
 
     # 2. RecICL and the plain SFT baseline, trained once on the training window (or reused: icl_model_dir).
-    models = configure(train_recicl(**run, prepared=data, upper_bound=False, **training), "gpu")
+    models = configure(train_recicl(**run, prepared=data, upper_bound=False, **training), "gpu-1")
 
     # 3. The upper bound: retrained on all data before each later window (only with retrain=true).
-    retrained = configure(train_recicl(**run, prepared=data, upper_bound=True, **training), "gpu")
+    retrained = configure(train_recicl(**run, prepared=data, upper_bound=True, **training), "gpu-1")
     retrained.set_display_name("retrain-recicl")
 
     # 4. AUC / UAUC per window, no model updates.

@@ -69,11 +69,16 @@ def test_gpus_go_on_the_training_executors_only(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(registry.PIPELINES))
 def test_every_pipeline_accelerates_its_training_steps(name: str, tmp_path: Path) -> None:
     executors, platform = _compile(name, tmp_path / f"{name}.yaml", "--gpus", "2")
-    accelerated = {n for n, ex in executors.items() if ex["container"].get("resources", {}).get("accelerator")}
+    counts = {n: int(ex["container"]["resources"]["accelerator"]["resourceCount"])
+              for n, ex in executors.items() if ex["container"].get("resources", {}).get("accelerator")}  # fmt: skip
+    accelerated = set(counts)
     if name == "prepare-data":
         assert accelerated == set() and platform == {}
         return
     assert accelerated and set(platform) == accelerated
+    # SFT and alignment start a process per GPU; the steps that train in one process get one GPU
+    assert {n for n, c in counts.items() if c == 2} == accelerated & TRAINING
+    assert all(c == 1 for n, c in counts.items() if n not in TRAINING)
     assert not any(word in n for n in accelerated for word in ("prepare", "report", "compare", "evaluate", "sasrec"))
 
 
@@ -85,6 +90,8 @@ def test_every_pipeline_accelerates_its_training_steps(name: str, tmp_path: Path
         (["--node-selector", "pool"], "--node-selector: got 'pool'; expected key=value"),
         (["--shm", "lots"], "--shm: got 'lots'; expected a Kubernetes quantity like 16Gi"),
         (["--gpus", "-1"], "--gpus: got -1; expected a count >= 0"),
+        (["--nodes", "0"], "--nodes: got 0; expected a count from 1 to 256"),
+        (["--workspace-size", "big"], "--workspace-size: got 'big'; expected a Kubernetes quantity"),
     ],
 )
 def test_bad_gpu_flags_are_refused(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
@@ -92,3 +99,10 @@ def test_bad_gpu_flags_are_refused(flags: list[str], message: str, tmp_path: Pat
     assert main(["compile", "sft-rec", "-o", str(target), "--gpus", "1", *flags]) == 2
     assert message in capsys.readouterr().err
     assert not target.exists()
+
+
+def test_nodes_need_a_multi_node_step(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "x.yaml"
+    assert main(["compile", "ilora", "-o", str(target), "--gpus", "8", "--nodes", "2"]) == 2
+    assert "--nodes: ilora has no multi-node training step; expected --nodes 1" in capsys.readouterr().err
+    assert not target.exists() and not list(tmp_path.iterdir())
