@@ -63,3 +63,14 @@ class SFTConfig(StepConfig):
             from components.train_sft.prompts import check_template
 
             check_template(self.sft_template, "sft.sft_template")
+
+    def require_one_process(self, method: str) -> None:
+        """For trainers that run in one process (iLoRA, RecICL): refuse the distributed settings they would ignore."""
+        if self.sft_nproc > 1 or self.sft_nodes > 1 or self.sft_deepspeed:
+            from components.common.errors import ConfigError
+
+            raise ConfigError(
+                "sft.sft_nproc",
+                f"got {self.sft_nproc} processes on {self.sft_nodes} nodes, deepspeed {self.sft_deepspeed!r}; "
+                f"{method} training runs in one process without DeepSpeed, expected 1, 1 and ''",
+            )

@@ -73,6 +73,7 @@ def train_icl_step(
 ) -> dict:
     """The KFP step body: split the flat parameters into the SFT and ICL configs, then train."""
     sft = SFTConfig.from_params(params, ignore_unknown=True)
+    sft.require_one_process("RecICL")
     icl = ICLConfig.from_params(params, ignore_unknown=True)
     mlflow.log_params(sft.to_params())
     body = retrain_and_track if upper_bound else recicl_and_track

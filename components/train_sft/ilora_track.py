@@ -17,14 +17,7 @@ def ilora_and_track(
 ) -> dict:
     """Train with `experts` experts (1: plain LoRA of the same total rank); the step's tag names which."""
     sft = SFTConfig.from_params(params, ignore_unknown=True)
-    if sft.sft_nproc > 1 or sft.sft_nodes > 1 or sft.sft_deepspeed:
-        from components.common.errors import ConfigError
-
-        raise ConfigError(
-            "sft.sft_nproc",
-            f"got {sft.sft_nproc} processes on {sft.sft_nodes} nodes, deepspeed {sft.sft_deepspeed!r}; iLoRA "
-            "training runs in one process without DeepSpeed, expected 1, 1 and ''",
-        )
+    sft.require_one_process("iLoRA")
     ilora = ILoRAConfig.from_params(
         {**{k: v for k, v in params.items() if k.startswith("ilora_")}, "ilora_experts": experts}
     )

@@ -198,3 +198,12 @@ def test_unknown_deepspeed_config_is_refused() -> None:
         ConfigError, match=r"^align.align_deepspeed: got 'ZeRO-2'; expected one of '' \(empty\), zero2, zero3$"
     ):
         AlignConfig(align_deepspeed="ZeRO-2")
+
+
+@pytest.mark.parametrize("overrides", [{"sft_nproc": 2}, {"sft_nodes": 2}, {"sft_deepspeed": "zero2"}])
+def test_one_process_trainers_refuse_distributed_settings(overrides: dict) -> None:
+    from components.train_sft.config import SFTConfig
+
+    SFTConfig().require_one_process("RecICL")  # the defaults are fine
+    with pytest.raises(ConfigError, match=r"^sft.sft_nproc: got .*; RecICL training runs in one process without"):
+        SFTConfig(**overrides).require_one_process("RecICL")
