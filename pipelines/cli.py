@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
     comp.add_argument("name")
     comp.add_argument("-o", "--output", help="output file (default: NAME.yaml)")
-    _gpu_arguments(comp)
+    _cluster_arguments(comp)
 
     for command, text in (
         ("submit", "upload a pipeline version and start a run on a KFP cluster"),
@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         remote.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
         if command == "schedule":
             remote.add_argument("--cron", required=True, help="6 fields, seconds first: '0 0 3 * * *' = 03:00 daily")
-        _gpu_arguments(remote)
+        _cluster_arguments(remote)
 
     runs = sub.add_parser("runs", help="list recent runs on a KFP cluster with state and MLflow links")
     _host_arguments(runs)
@@ -71,7 +71,7 @@ def _host_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default="kubeflow", help="Kubernetes namespace of the runs (default kubeflow)")
 
 
-def _gpu_arguments(parser: argparse.ArgumentParser) -> None:
+def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
     images = parser.add_argument_group("images (see pipelines/images.py)")
     images.add_argument("--image", help="runtime image of the CPU steps (default $RECFORGE_IMAGE or the release)")
     images.add_argument("--training-image", help="CUDA image of the training steps (default $RECFORGE_TRAINING_IMAGE)")
