@@ -8,8 +8,11 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eea
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# torch first, pinned, CPU build (never a CUDA build in this image), then the project from its lock
-RUN python -m venv /opt/recforge && /opt/recforge/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# torch first, pinned, then the project from its lock. TORCH_INDEX_URL: PyTorch's CPU wheel index, so that this
+# image gets the CPU build and no CUDA libraries (empty: the default index, whose Linux wheel is a CUDA build).
+ARG TORCH_INDEX_URL=""
+RUN python -m venv /opt/recforge \
+    && /opt/recforge/bin/pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0
 COPY pyproject.toml requirements.lock README.md ./
 COPY components ./components
 COPY pipelines ./pipelines

@@ -84,7 +84,7 @@ def run_on_nodes(
         env[RUN_ID_ENV] = mlflow_run_id
     from pipelines.images import TRAINING_IMAGE
 
-    gpu_type = os.environ.get(GPU_TYPE_ENV, "nvidia.com/gpu")
+    gpu_type = os.environ.get(GPU_TYPE_ENV)  # set on the step by `--gpus`: one GPU per process on every node
     spec = trainjob.TrainJobSpec(
         name=name,
         namespace=namespace,
@@ -93,8 +93,8 @@ def run_on_nodes(
         args=args_for(staged, staged_out),
         nodes=job.nodes,
         procs_per_node=job.procs_per_node,
-        gpus_per_node=job.procs_per_node if gpu_type and os.environ.get(GPU_TYPE_ENV) else 0,
-        gpu_type=gpu_type,
+        gpus_per_node=job.procs_per_node if gpu_type else 0,
+        gpu_type=gpu_type or "nvidia.com/gpu",
         claim=f"{job.kfp_job_name}-kfp-workspace",
         env=env,
         labels={"recforge.io/step": job.step[:63], "recforge.io/kfp-run-id": job.kfp_run_id[:63]},

@@ -29,9 +29,9 @@ def prepare_dataset(
     params = {k: v for k, v in locals().items() if k not in ("pipeline", "kfp_run_id", "schedule_time", "prepared")}
     from components.common.step import run_step
     from components.prepare_data.config import PrepareConfig, effective_until
+    from components.prepare_data.track import prepare_and_track
 
     params["data_until"] = effective_until(data_until, schedule_time)
-    from components.prepare_data.track import prepare_and_track
 
     stats = run_step(
         pipeline,

@@ -54,6 +54,7 @@ def main() -> None:
         record = run_sft(config, data, out)
         seconds = time.perf_counter() - start
         rows[name] = {"seconds": seconds, "steps": record["global_step"], "eval_loss": record["eval_loss"]}
+        shutil.rmtree(ckpt, ignore_errors=True)  # scratch (DeepSpeed writes its own scripts into checkpoints)
         print(f"{name}: {seconds:.1f}s, {record['global_step']} steps, eval loss {record['eval_loss']:.4f}")
     base = rows["1 process"]["seconds"]
     print("\n| variant | seconds | steps | final eval loss | ratio to 1 process |\n|---|---|---|---|---|")

@@ -68,7 +68,7 @@ def test_policy(dockerfile: Path) -> None:
     build = " ".join(" ".join(s) for s in stages[1:-1])
     assert "torch==2.13.0" in build and "-c requirements.lock" in build  # torch pinned first, then the lock
     if dockerfile.name == "runtime.Dockerfile":
-        assert "download.pytorch.org/whl/cpu" in build  # the CPU build, never CUDA
+        assert '${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0' in build  # the CPU wheel index
         assert '".[server]"' in build  # PostgreSQL and S3 clients for the MLflow server
     else:
         assert '".[distributed]"' in build  # DeepSpeed

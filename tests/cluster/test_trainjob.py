@@ -177,6 +177,7 @@ def test_staging_through_the_workspace_runs_the_real_training(
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("RECFORGE_GPU_TYPE", "nvidia.com/gpu")  # what `--gpus` sets on the step
     client = mlflow.MlflowClient(uri)
     step_run = client.create_run(client.create_experiment("recforge-sft-rec")).info.run_id
     job = NodeJob("sft", "0123456789abcdef", "sft-rec-xyz", 2, 2, "sft.sft_nodes")
@@ -186,6 +187,7 @@ def test_staging_through_the_workspace_runs_the_real_training(
                         lambda staged, o: _args(staged["config"], staged["dataset"], o), step_run,
                         namespace="team-a", workspace=workspace, runner=trainer)  # fmt: skip
     assert ran == [spec] and spec.claim == "sft-rec-xyz-kfp-workspace" and spec.nodes == 2
+    assert spec.gpus_per_node == 2 and "RECFORGE_GPU_TYPE" not in spec.env  # one GPU per process, not forwarded
     stage = workspace / "recforge" / spec.name
     assert spec.args == ["--config", str(stage / "in" / "config"), "--dataset", str(stage / "in" / "dataset"),
                          "--out", str(stage / "out")]  # fmt: skip
