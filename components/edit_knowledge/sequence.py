@@ -114,6 +114,6 @@ def run_sequence(
             timings["target_seconds"],
             timings["target_nll"],
             state.layers[-1],
-            float(weight_matrix(model, state.layers[-1]).norm()),
+            float(weight_matrix(model, state.layers[-1]).detach().norm()),
         )
         after_batch(state.edits, requests[: start + len(batch)], timings)
