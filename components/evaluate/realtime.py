@@ -146,7 +146,8 @@ def plot_auc(summary: dict, path: Path) -> None:
     axis.set_ylabel("AUC")
     axis.set_title("AUC per window without model updates")
     axis.grid(alpha=0.3)
-    axis.legend()
+    if summary["results"]:
+        axis.legend()
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -165,8 +165,8 @@ def test_dpo_gradient_lowers_the_chosen_error_relative_to_the_rejected() -> None
     loss, _ = diffusion_dpo_loss(pw, pl, pw.detach(), pl.detach(), noise, noise, 10.0)
     loss.backward()
     # descending the gradient moves the chosen prediction towards the noise and the rejected one away
-    assert float((pw.grad * (pw - noise)).sum()) > 0
-    assert float((pl.grad * (pl - noise)).sum()) < 0
+    assert float((pw.grad * (pw.detach() - noise)).sum()) > 0
+    assert float((pl.grad * (pl.detach() - noise)).sum()) < 0
 
 
 def test_ssim_matches_hand_computed_values() -> None:
