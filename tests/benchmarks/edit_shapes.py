@@ -9,11 +9,12 @@ efficacy / generalization / specificity after 20, half and all edits plus the nu
 Run on demand (one process per shape; on a GPU all shapes fit side by side):
 
     python tests/benchmarks/edit_shapes.py [--shapes 2x64x176 4x128x352@1 ...] [--methods ae:0.1 memit:0 ...]
-        [--edits 200] [--jobs 8]
+        [--items 600] [--edits 200] [--every 0] [--jobs 8]
 
 A shape is LAYERSxHIDDENxFF, optionally @EDITED_LAYERS (comma-separated; default: the pipeline's choice) and
 :EPOCHS:LR (default 60 epochs, learning rate 3e-3 for hidden 64, 2e-3 up to 128, 1e-3 above). A method is
-ae:LAMBDA or memit:WEIGHT (0: GPT-J's 15,000 scaled by d_ff / 16,384, the pipeline's default).
+ae:LAMBDA or memit:WEIGHT (0: GPT-J's 15,000 scaled by d_ff / 16,384, the pipeline's default). `--every N` adds
+an evaluation every N edits (for long sequences: `--items 1200 --edits 1000 --every 200`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Shape:
         return cls(layers, hidden, ff, chosen, epochs, lr)
 
 
-def run_shape(name: str, methods: list[str], edits: int, items_path: str) -> list[dict]:
+def run_shape(name: str, methods: list[str], items: int, edits: int, every: int, items_path: str) -> list[dict]:
     """Train one fact model, then run every method's sequence on a copy of it; one row per evaluation."""
     import pyarrow.parquet as pq
     import torch
@@ -81,7 +82,7 @@ def run_shape(name: str, methods: list[str], edits: int, items_path: str) -> lis
     torch.set_num_threads(1)
     shape = Shape.parse(name)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    facts = F.choose_subjects(F.item_facts(pq.read_table(items_path).to_pylist()), 600, 42)
+    facts = F.choose_subjects(F.item_facts(pq.read_table(items_path).to_pylist()), items, 42)
     requests = F.edit_requests(facts, edits, 5, 42)
     sentences = F.sentences(facts)
     tokenizer = build_tokenizer(sentences, 4096)
@@ -103,7 +104,7 @@ def run_shape(name: str, methods: list[str], edits: int, items_path: str) -> lis
     templates = context_templates(model, tokenizer, 5, seed=0)
     rows: list[dict] = []
     base = {"shape": name, "layers": layers, "known": known, "null": null, "train_s": time.time() - started}
-    checkpoints = {20, edits // 2, edits}
+    checkpoints = {20, edits // 2, edits, *(range(every, edits + 1, every) if every else ())}
     for method in methods:
         kind, value = method.split(":")
         weight = float(value) or 15000.0 * shape.ff / 16384
@@ -133,7 +134,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(DEFAULT_SHAPES))
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
+    parser.add_argument("--items", type=int, default=600)
     parser.add_argument("--edits", type=int, default=200)
+    parser.add_argument("--every", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--work", default=str(RESULTS / "scoring-data"))
     args = parser.parse_args()
@@ -145,9 +148,10 @@ def main() -> None:
         from components.prepare_data.core import prepare
 
         prepare(PrepareConfig(), work)
-    items = str(work / "items.parquet")
+    table = str(work / "items.parquet")
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_shape, shape, args.methods, args.edits, items) for shape in args.shapes]
+        settings = (args.methods, args.items, args.edits, args.every, table)
+        futures = [pool.submit(run_shape, shape, *settings) for shape in args.shapes]
         rows = [row for future in futures for row in future.result()]
     print(f"{platform.processor() or platform.machine()}, {args.edits} edits in batches of 20")
     print("| shape | edited layers | null space | method | efficacy | generalization | specificity | v* NLL |")
