@@ -11,12 +11,11 @@ partitioning and gathers), not a speed-up: the speed-up needs one GPU per proces
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import time
 from pathlib import Path
+
+from report import report_training_rows
 
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
@@ -56,12 +55,7 @@ def main() -> None:
         rows[name] = {"seconds": seconds, "steps": record["global_step"], "eval_loss": record["eval_loss"]}
         shutil.rmtree(ckpt, ignore_errors=True)  # scratch (DeepSpeed writes its own scripts into checkpoints)
         print(f"{name}: {seconds:.1f}s, {record['global_step']} steps, eval loss {record['eval_loss']:.4f}")
-    base = rows["1 process"]["seconds"]
-    print("\n| variant | seconds | steps | final eval loss | ratio to 1 process |\n|---|---|---|---|---|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['seconds']:.1f} | {r['steps']} | {r['eval_loss']:.4f} | {r['seconds'] / base:.2f}x |")
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
-    (results / "distributed.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+    report_training_rows(rows, "1 process", "variant", "seconds", results / "distributed.json")
 
 
 if __name__ == "__main__":

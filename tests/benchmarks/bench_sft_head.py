@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import platform
 import time
 from pathlib import Path
 from unittest import mock
 
 import trl
+from report import report_training_rows
 
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
@@ -45,14 +43,8 @@ def main() -> None:
             record = trainer.train_sft(config, data, work / f"out-{len(rows)}", progress=False)
             seconds = time.perf_counter() - start
         rows[name] = {"seconds": seconds, "steps": record["global_step"], "eval_loss": record["eval_loss"]}
-    base = rows["recforge completion head"]["seconds"]
-    print(
-        "\n| trainer | seconds (incl. setup + 2 evaluations) | steps | final eval loss | ratio |\n|---|---|---|---|---|"
-    )
-    for name, r in rows.items():
-        print(f"| {name} | {r['seconds']:.1f} | {r['steps']} | {r['eval_loss']:.4f} | {r['seconds'] / base:.2f}x |")
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
-    (results / "sft_head.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+    header = "seconds (incl. setup + 2 evaluations)"
+    report_training_rows(rows, "recforge completion head", "trainer", header, results / "sft_head.json")
 
 
 if __name__ == "__main__":

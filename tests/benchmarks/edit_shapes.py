@@ -72,7 +72,7 @@ def run_shape(name: str, methods: list[str], items: int, edits: int, every: int,
     from components.common.tiny import Preset, build_model, build_tokenizer
     from components.edit_knowledge import facts as F
     from components.edit_knowledge.alphaedit import UpdateRule, null_space_projector
-    from components.edit_knowledge.evaluation import efficacy, generalization, specificity
+    from components.edit_knowledge.evaluation import efficacy, evaluate_edits
     from components.edit_knowledge.fact_model import train_on_sentences
     from components.edit_knowledge.layers import resolve_layers
     from components.edit_knowledge.sequence import EditState, run_sequence
@@ -119,9 +119,7 @@ def run_shape(name: str, methods: list[str], items: int, edits: int, every: int,
                         **base,
                         "method": method,
                         "edits": done,
-                        "efficacy": efficacy(m, tokenizer, edited),
-                        "generalization": generalization(m, tokenizer, edited),
-                        "specificity": specificity(m, tokenizer, requests),
+                        **evaluate_edits(m, tokenizer, edited, requests, fluency_prompts=[]),  # fluency: NaN
                         "v_nll": timing["target_nll"],
                     }
                 )
