@@ -2,18 +2,15 @@
 compile time: accelerator type and count, node selectors, tolerations, a memory-backed /dev/shm, and for
 `--nodes M > 1` the pipeline workspace that multi-node TrainJobs share with their step.
 
-`recforge compile|submit|schedule NAME --gpus N ...` puts the settings in the environment (`RECFORGE_GPUS`,
-`RECFORGE_GPU_TYPE`, `RECFORGE_NODE_SELECTORS`, `RECFORGE_TOLERATIONS`, `RECFORGE_SHM`, `RECFORGE_NODES`,
-`RECFORGE_WORKSPACE_SIZE`) and reloads the pipeline module, whose `configure(task, "gpu")` calls read them
-through `apply()`. Data, evaluation and report steps never get them. Standard library and kfp only.
+`recforge compile|submit|schedule NAME --gpus N ...` builds a `GpuSettings` (part of the pipeline's
+`CompileSettings`); `configure(task, "gpu", settings)` calls `apply()`. Data, evaluation and report steps never
+get them. Standard library and kfp only.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from kfp import dsl
 
@@ -21,15 +18,6 @@ from components.common.errors import ConfigError
 
 EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
-_ENV = {
-    "gpus": "RECFORGE_GPUS",
-    "gpu_type": "RECFORGE_GPU_TYPE",
-    "node_selectors": "RECFORGE_NODE_SELECTORS",
-    "tolerations": "RECFORGE_TOLERATIONS",
-    "shm": "RECFORGE_SHM",
-    "nodes": "RECFORGE_NODES",
-    "workspace_size": "RECFORGE_WORKSPACE_SIZE",
-}
 
 
 @dataclass(frozen=True)
@@ -96,34 +84,10 @@ class GpuSettings:
         parsed = tuple(Toleration.parse(t) for t in tolerations)
         return cls(gpus, gpu_type, selectors, parsed, shm, nodes, workspace_size)
 
-    def to_env(self) -> dict[str, str]:
-        return {
-            _ENV["gpus"]: str(self.gpus),
-            _ENV["gpu_type"]: self.gpu_type,
-            _ENV["node_selectors"]: json.dumps(self.node_selectors),
-            _ENV["tolerations"]: json.dumps([asdict(t) for t in self.tolerations]),
-            _ENV["shm"]: self.shm,
-            _ENV["nodes"]: str(self.nodes),
-            _ENV["workspace_size"]: self.workspace_size,
-        }
 
-
-def from_env() -> GpuSettings:
-    """The settings the CLI left in the environment; no GPUs when none were given."""
-    if not os.environ.get(_ENV["gpus"]):
-        return GpuSettings()
-    return GpuSettings(
-        gpus=int(os.environ[_ENV["gpus"]]),
-        gpu_type=os.environ.get(_ENV["gpu_type"], "nvidia.com/gpu"),
-        node_selectors=json.loads(os.environ.get(_ENV["node_selectors"], "{}")),
-        tolerations=tuple(Toleration(**t) for t in json.loads(os.environ.get(_ENV["tolerations"], "[]"))),
-        shm=os.environ.get(_ENV["shm"], "16Gi"),
-        nodes=int(os.environ.get(_ENV["nodes"], "1")),
-        workspace_size=os.environ.get(_ENV["workspace_size"], "100Gi"),
-    )
-
-
-def apply(task: dsl.PipelineTask, settings: GpuSettings, max_gpus: int | None = None) -> dsl.PipelineTask:
+def apply(
+    task: dsl.PipelineTask, settings: GpuSettings, trainer_image: str, max_gpus: int | None = None
+) -> dsl.PipelineTask:
     """Accelerators, scheduling constraints and /dev/shm on one training task (nothing when gpus is 0); a step
     that trains in one process (`max_gpus=1`) gets one GPU whatever `--gpus` says."""
     if settings.gpus == 0:
@@ -141,17 +105,14 @@ def apply(task: dsl.PipelineTask, settings: GpuSettings, max_gpus: int | None = 
     kubernetes.empty_dir_mount(
         task, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit=settings.shm
     )
-    # what a multi-node step puts in its TrainJob (components/common/multinode.py)
-    from pipelines.images import TRAINING_IMAGE
-
+    # what a multi-node step puts in its TrainJob (components/common/launch/nodes.py)
     task.set_env_variable("RECFORGE_GPU_TYPE", settings.gpu_type)
-    task.set_env_variable("RECFORGE_TRAINER_IMAGE", TRAINING_IMAGE)
+    task.set_env_variable("RECFORGE_TRAINER_IMAGE", trainer_image)
     return task
 
 
-def pipeline_config() -> dsl.PipelineConfig | None:
+def pipeline_config(settings: GpuSettings) -> dsl.PipelineConfig | None:
     """With `--nodes M > 1`: a ReadWriteMany workspace for the run, which the step and its TrainJob nodes share."""
-    settings = from_env()
     if settings.nodes == 1:
         return None
     access = dsl.KubernetesWorkspaceConfig(pvcSpecPatch={"accessModes": ["ReadWriteMany"]})

@@ -10,10 +10,10 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
 from components.common.errors import RecforgeError
-from pipelines import registry
+from pipelines import catalog
+from pipelines.settings import CompileSettings
 
 DEFAULT_WORKDIR = "recforge-runs"
 
@@ -72,7 +72,7 @@ def _host_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    images = parser.add_argument_group("images (see pipelines/images.py)")
+    images = parser.add_argument_group("images (see components/common/images.py)")
     images.add_argument("--image", help="runtime image of the CPU steps (default $RECFORGE_IMAGE or the release)")
     images.add_argument("--training-image", help="CUDA image of the training steps (default $RECFORGE_TRAINING_IMAGE)")
     group = parser.add_argument_group("GPU scheduling of the training steps (see pipelines/accelerators.py)")
@@ -85,73 +85,46 @@ def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--workspace-size", default="100Gi", help="pipeline workspace with --nodes > 1 (default 100Gi)")
 
 
-def _gpu_settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace, local: bool = False) -> CompileSettings:
+    """The compile settings of this invocation: the flags, then the environment (read here, and nowhere else)."""
     from pipelines.accelerators import GpuSettings
 
-    return GpuSettings.from_cli(
-        args.gpus, args.gpu_type, args.node_selector, args.toleration, args.shm, args.nodes, args.workspace_size
+    gpu = None
+    if not local:
+        gpu = GpuSettings.from_cli(
+            args.gpus, args.gpu_type, args.node_selector, args.toleration, args.shm, args.nodes, args.workspace_size
+        )
+    image, training_image = (None, None) if local else (args.image, args.training_image)
+    return CompileSettings.from_environment(
+        os.environ, gpu=gpu, image=image, training_image=training_image, local=local
     )
 
 
 def _list() -> None:
-    width = max(len(name) for name in registry.PIPELINES)
-    for name, entry in registry.PIPELINES.items():
+    width = max(len(name) for name in catalog.PIPELINES)
+    for name, entry in catalog.PIPELINES.items():
         print(f"{name:<{width}}  {entry.description}")
 
 
-def _check_image(flag: str, image: str | None) -> None:
-    if image is not None and (not image or any(c.isspace() for c in image) or image != image.strip("/:@")):
-        raise RecforgeError(
-            f"{flag}: got {image!r}; expected an image reference like registry/name:tag or name@sha256:..."
-        )
-
-
-def _compile(name: str, output: str | None, settings: Any = None, args: argparse.Namespace | None = None) -> Path:
+def _compile(name: str, output: str | None, settings: CompileSettings) -> Path:
     from kfp import compiler
 
-    from pipelines.accelerators import GpuSettings
-    from pipelines.images import retarget
-
-    entry = registry.get(name)
+    entry = catalog.get(name)
     target = Path(output or f"{name}.yaml")
     if target.suffix not in (".yaml", ".yml", ".json"):
         raise RecforgeError(f"compile: output {target} should end with .yaml, .yml or .json")
-    image, training_image = (args.image, args.training_image) if args else (None, None)
-    _check_image("--image", image)
-    _check_image("--training-image", training_image)
-    settings = settings or GpuSettings()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-    saved = {key: os.environ.get(key) for key in settings.to_env()}
-    os.environ.update(settings.to_env())
-    try:
-        compiler.Compiler().compile(entry.load(fresh=True), str(tmp))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        if settings.gpus:
-            entry.load(fresh=True)  # leave the module as the environment defines it
-    if settings.nodes > 1 and not _multi_node(tmp, settings.nodes):
-        tmp.unlink()
+    if settings.gpu.nodes > 1 and not entry.multi_node:
         raise RecforgeError(
             f"--nodes: {name} has no multi-node training step; expected --nodes 1 (sft-rec and rec-alignment have one)"
         )
-    retarget(tmp, image, training_image)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+    compiler.Compiler().compile(entry.build(settings), str(tmp))
     os.replace(tmp, target)
-    gpus = f" ({settings.gpus} x {settings.gpu_type} per training step)" if settings.gpus else ""
-    print(f"compiled {name} -> {target}{gpus}")
+    gpus = settings.gpu
+    shown = f" ({gpus.gpus} x {gpus.gpu_type} per training step)" if gpus.gpus else ""
+    print(f"compiled {name} -> {target}{shown}")
     return target
-
-
-def _multi_node(package: Path, nodes: int) -> bool:
-    """Whether a compiled pipeline has a step that takes `nodes` (a `*_nodes` parameter defaulting to it)."""
-    import yaml
-
-    params = next(yaml.safe_load_all(package.read_text()))["root"]["inputDefinitions"]["parameters"]
-    return any(key.endswith("_nodes") and p.get("defaultValue") == nodes for key, p in params.items())
 
 
 def _remote(args: argparse.Namespace) -> None:
@@ -161,14 +134,14 @@ def _remote(args: argparse.Namespace) -> None:
     from pipelines import remote
     from pipelines.local import parse_overrides
 
-    entry = registry.get(args.name)
+    entry = catalog.get(args.name)
     if not args.host:
         raise RecforgeError(f"{args.command}: no --host and no KF_PIPELINES_ENDPOINT; expected the KFP API endpoint")
     if args.command == "schedule":
         remote.check_cron(args.cron)
     arguments = parse_overrides(entry, args.sets)
     with tempfile.TemporaryDirectory() as tmp:
-        package = _compile(args.name, str(Path(tmp) / f"{args.name}.yaml"), _gpu_settings(args), args)
+        package = _compile(args.name, str(Path(tmp) / f"{args.name}.yaml"), _settings(args))
         client = remote.connect(args.host, args.namespace)
         common = (client, args.host, args.name, package, arguments, args.experiment, args.namespace, entry.description)
         if args.command == "submit":
@@ -201,12 +174,13 @@ def _runs(args: argparse.Namespace) -> None:
         print(f"{r.run_id}  {r.state:<10}  {r.created_at:<25}  {r.name:<{width}}  {r.mlflow}")
 
 
-def _run(name: str, sets: list[str], workdir: str) -> None:
+def _run(args: argparse.Namespace) -> None:
     from pipelines.local import parse_overrides, run_local
 
-    entry = registry.get(name)
-    arguments = parse_overrides(entry, sets)
-    result = run_local(entry, arguments, workdir)
+    name, workdir = args.name, args.workdir
+    entry = catalog.get(name)
+    arguments = parse_overrides(entry, args.sets)
+    result = run_local(entry, arguments, workdir, _settings(args, local=True))
     print(f"\nrecforge: {name} finished in {result.seconds:.1f}s")
     for output, path in result.outputs.items():
         print(f"  output {output}: {path}")
@@ -245,13 +219,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
         elif args.command == "compile":
-            _compile(args.name, args.output, _gpu_settings(args), args)
+            _compile(args.name, args.output, _settings(args))
         elif args.command in ("submit", "schedule"):
             _remote(args)
         elif args.command == "runs":
             _runs(args)
         elif args.command == "run":
-            _run(args.name, args.sets, args.workdir)
+            _run(args)
         elif args.command == "lineage":
             _lineage(args.run_id, args.workdir)
     except RecforgeError as exc:

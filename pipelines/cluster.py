@@ -1,16 +1,20 @@
-"""The one place cluster settings (resources, caching, retries, the MLflow address) are put on pipeline tasks.
+"""The one place cluster settings (images, resources, caching, retries, accelerators, the MLflow address) are put
+on pipeline tasks, from the `CompileSettings` a pipeline is built with.
 
 Under KFP's local runner these settings are ignored; on a cluster they size each pod, and every pod takes
 MLFLOW_TRACKING_URI from the ConfigMap `recforge-mlflow` that manifests/ installs (optional: without it a step
-logs to a store inside its pod). RECFORGE_MLFLOW_CONFIGMAP names another ConfigMap at compile time; empty: none.
+logs to a store inside its pod); `CompileSettings.mlflow_configmap` names another one, or none.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from kfp import dsl
+
+from components.common.images import RUNTIME_IMAGE, TRAINING_IMAGE
+from pipelines.accelerators import apply
+from pipelines.settings import CompileSettings
 
 
 @dataclass(frozen=True)
@@ -34,41 +38,35 @@ PROFILES = {
 }
 
 
-def configure(task: dsl.PipelineTask, profile: str, *, caching: bool = False) -> dsl.PipelineTask:
-    """Apply the named profile to `task` (requests = limits for CPU steps) and its caching policy."""
+def configure(
+    task: dsl.PipelineTask, profile: str, settings: CompileSettings, *, caching: bool = False
+) -> dsl.PipelineTask:
+    """Apply the named profile to `task` (requests = limits for CPU steps), its caching policy, the images of
+    `settings` (when they are not the release images the components name) and, on GPU profiles, accelerators."""
     p = PROFILES[profile]
     task.set_cpu_request(p.cpu).set_cpu_limit(p.cpu)
     task.set_memory_request(p.memory).set_memory_limit(p.memory)
     if p.retries:
         task.set_retry(num_retries=p.retries)
     task.set_caching_options(enable_caching=caching)
-    configmap = os.environ.get("RECFORGE_MLFLOW_CONFIGMAP", "recforge-mlflow")
-    if configmap:
+    swap = {RUNTIME_IMAGE: settings.image, TRAINING_IMAGE: settings.training_image}
+    image = task.container_spec.image if task.container_spec else None
+    if image in swap and swap[image] != image:
+        task.set_container_image(swap[image])
+    if settings.mlflow_configmap:
         from kfp import kubernetes
 
-        kubernetes.use_config_map_as_env(task, configmap, {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}, optional=True)
+        kubernetes.use_config_map_as_env(
+            task, settings.mlflow_configmap, {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}, optional=True
+        )
     if profile.startswith("gpu"):
-        from pipelines.accelerators import apply, from_env
-
-        apply(task, from_env(), max_gpus=1 if profile == "gpu-1" else None)
+        apply(task, settings.gpu, settings.training_image, max_gpus=1 if profile == "gpu-1" else None)
     return task
 
 
-def loop_parallelism() -> int:
-    """How many ParallelFor iterations run at once (RECFORGE_LOOP_PARALLELISM, default 4).
-
-    Read when a pipeline module is loaded. The local runner sets 1: each training process already uses every
-    core, and two of them on a small machine spend their time contending for the cores (measured 10x slower).
-    """
-    return max(1, int(os.environ.get("RECFORGE_LOOP_PARALLELISM", "4")))
-
-
-def schedule_time() -> str:
+def schedule_time(settings: CompileSettings) -> str:
     """KFP's schedule-time placeholder for steps that read their data "as of" the run's scheduled time.
 
-    KFP's local runner cannot resolve that placeholder, so local runs (RECFORGE_LOCAL=1, set by the local runner)
-    get an empty string, meaning: all data.
+    KFP's local runner cannot resolve that placeholder, so local builds get an empty string, meaning: all data.
     """
-    if os.environ.get("RECFORGE_LOCAL"):
-        return ""
-    return dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER
+    return "" if settings.local else dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER

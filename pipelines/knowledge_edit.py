@@ -2,18 +2,27 @@
 -> the same counterfactual edit sequence with AlphaEdit and MEMIT (dsl.ParallelFor over `methods`), evaluated
 after every batch -> comparison report with the curves."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kfp import dsl
 
 from components.edit_knowledge.component import build_fact_model, compare_edits, edit_model, edit_statistics
 from components.edit_knowledge.config import METHODS, EditConfig, FactConfig
-from components.prepare_data.component import prepare_dataset
 from components.prepare_data.config import PrepareConfig
-from pipelines.cluster import configure, loop_parallelism, schedule_time
-from pipelines.params import parameters_of, pick
+from pipelines.checks import check_methods
+from pipelines.cluster import configure
+from pipelines.params import Parameters, pick
+from pipelines.settings import CompileSettings
+from pipelines.steps import prepare
 
 NAME = "knowledge-edit"
+DESCRIPTION = "facts about catalogue items -> a model that knows them -> C0 -> AlphaEdit and MEMIT sequences -> report"
+PARAMETERS = Parameters(
+    (PrepareConfig, FactConfig, EditConfig),
+    extra={"methods": (list, list(METHODS), "the methods run side by side on the same sequence")},
+)
+KEY_METRICS = ("efficacy", "generalization", "specificity", "fluency")
+CHECKS = (check_methods,)
 
 
 class Outputs(NamedTuple):
@@ -21,38 +30,43 @@ class Outputs(NamedTuple):
     report: dsl.Markdown
 
 
-@dsl.pipeline(name=NAME, description="AlphaEdit (null-space projected) vs MEMIT over a sequence of fact edits.")
-@parameters_of(PrepareConfig, FactConfig, EditConfig, extra={"methods": (list, list(METHODS))})
-def knowledge_edit_pipeline(**args) -> Outputs:
-    run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
-    edit_args = pick(args, EditConfig)
+def build(settings: CompileSettings) -> Any:
+    """The knowledge-edit pipeline built with `settings`."""
 
-    # 1. Prepare the dataset (its items table holds titles, genres and years).
-    prepared = configure(
-        prepare_dataset(**run, schedule_time=schedule_time(), **pick(args, PrepareConfig)), "data", caching=True
-    )
+    @dsl.pipeline(name=NAME, description=DESCRIPTION)
+    @PARAMETERS.signature(settings)
+    def knowledge_edit_pipeline(**args) -> Outputs:
+        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        edit_args = pick(args, EditConfig)
 
-    # 2. The fact set, the counterfactual edit sequence and a model that knows the facts.
-    facts = build_fact_model(**run, prepared=prepared.outputs["prepared"], **pick(args, FactConfig))
-    configure(facts, "gpu-1")
+        # 1. Prepare the dataset (its items table holds titles, genres and years).
+        prepared = prepare(args, settings, run)
 
-    # 3. C0 of the knowledge to preserve at every edited layer (cached across runs).
-    stats = edit_statistics(**run, model=facts.outputs["model"], facts=facts.outputs["facts"], **edit_args)
-    configure(stats, "evaluate")
+        # 2. The fact set, the counterfactual edit sequence and a model that knows the facts.
+        facts = build_fact_model(**run, prepared=prepared.outputs["prepared"], **pick(args, FactConfig))
+        configure(facts, "gpu-1", settings)
 
-    # 4. The same edit sequence with each method, evaluated after every batch.
-    with dsl.ParallelFor(args["methods"], parallelism=loop_parallelism()) as method:
-        edited = edit_model(
-            **run,
-            method=method,
-            model=facts.outputs["model"],
-            facts=facts.outputs["facts"],
-            stats=stats.outputs["stats"],
-            **edit_args,
+        # 3. C0 of the knowledge to preserve at every edited layer (cached across runs).
+        stats = edit_statistics(**run, model=facts.outputs["model"], facts=facts.outputs["facts"], **edit_args)
+        configure(stats, "evaluate", settings)
+
+        # 4. The same edit sequence with each method, evaluated after every batch.
+        with dsl.ParallelFor(args["methods"], parallelism=settings.loop_parallelism) as method:
+            edited = edit_model(
+                **run,
+                method=method,
+                model=facts.outputs["model"],
+                facts=facts.outputs["facts"],
+                stats=stats.outputs["stats"],
+                **edit_args,
+            )
+            configure(edited, "gpu-1", settings)
+
+        # 5. One report with the four metrics against the number of edits.
+        report = compare_edits(
+            **run, evaluations=dsl.Collected(edited.outputs["evaluation"]), stats=stats.outputs["stats"]
         )
-        configure(edited, "gpu-1")
+        configure(report, "light", settings)
+        return Outputs(fact_model=facts.outputs["model"], report=report.outputs["report"])
 
-    # 5. One report with the four metrics against the number of edits.
-    report = compare_edits(**run, evaluations=dsl.Collected(edited.outputs["evaluation"]), stats=stats.outputs["stats"])
-    configure(report, "light")
-    return Outputs(fact_model=facts.outputs["model"], report=report.outputs["report"])
+    return knowledge_edit_pipeline

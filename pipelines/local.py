@@ -20,9 +20,9 @@ from typing import Any
 
 from components.common.config import coerce
 from components.common.errors import ConfigError, RecforgeError
-from pipelines.registry import Entry
+from pipelines.catalog import Entry
+from pipelines.settings import LOCAL, CompileSettings
 
-_KFP_TYPES = {"String": str, "Integer": int, "Double": float, "Float": float, "Boolean": bool, "List": list}
 _PATH_PARAMS = ("data_dir",)
 
 
@@ -39,15 +39,10 @@ class LocalRun:
     seconds: float = 0.0
 
 
-def pipeline_parameters(entry: Entry) -> dict[str, tuple[type, Any]]:
-    """Parameter name -> (Python type, default) of a pipeline."""
-    spec = entry.load().component_spec
-    return {name: (_KFP_TYPES[inp.type], inp.default) for name, inp in (spec.inputs or {}).items()}
-
-
 def parse_overrides(entry: Entry, assignments: list[str]) -> dict[str, Any]:
-    """`key=value` strings -> typed pipeline arguments; unknown names and bad values are ConfigErrors."""
-    known = pipeline_parameters(entry)
+    """`key=value` strings -> typed pipeline arguments (each value parsed once, here); unknown names and bad
+    values are ConfigErrors."""
+    known = entry.table()
     values: dict[str, Any] = {}
     for text in assignments:
         key, sep, raw = text.partition("=")
@@ -59,7 +54,7 @@ def parse_overrides(entry: Entry, assignments: list[str]) -> dict[str, Any]:
                 f"--set {key}",
                 f"unknown parameter of {entry.name}; expected one of {', '.join(sorted(known))}",
             )
-        kind = known[key][0]
+        kind = known[key].kind
         values[key] = _as_list(raw, f"--set {key}") if kind is list else coerce(raw, kind, f"--set {key}")
     return values
 
@@ -79,15 +74,14 @@ def _as_list(raw: str, where: str) -> list:
 
 
 def validate(entry: Entry, arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """Complete `arguments` with defaults and check them against the steps' configs before anything runs."""
-    full = {name: default for name, (_, default) in pipeline_parameters(entry).items()}
+    """Complete typed `arguments` with defaults and check them against the steps' configs before anything runs."""
+    full = {name: p.default for name, p in entry.table().items()}
     full.update(arguments)
     for name in _PATH_PARAMS:
         if full.get(name):
             full[name] = str(Path(full[name]).expanduser().resolve())
     for cls in entry.config_classes():
-        fields = cls.docs()
-        cls.from_params({k: v for k, v in full.items() if k in fields})
+        cls(**{k: v for k, v in full.items() if k in cls.docs()})  # validates in __post_init__
     entry.run_checks(full)
     return full
 
@@ -106,8 +100,11 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -> LocalRun:
-    """Run `entry` through kfp.local with MLflow set up; raises RecforgeError with the failing step's message."""
+def run_local(
+    entry: Entry, arguments: Mapping[str, Any], workdir: str | Path, settings: CompileSettings = LOCAL
+) -> LocalRun:
+    """Run `entry` built with `settings` through kfp.local with MLflow set up; raises RecforgeError with the failing
+    step's message."""
     from kfp import local
 
     from components.common import tracking
@@ -128,8 +125,6 @@ def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -
         "MLFLOW_RUN_ID": parent,
         "RECFORGE_ERROR_DIR": str(error_dir),
         "RECFORGE_CHECKPOINT_ROOT": str(workdir / "checkpoints"),
-        "RECFORGE_LOOP_PARALLELISM": os.environ.get("RECFORGE_LOOP_PARALLELISM", "1"),
-        "RECFORGE_LOCAL": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     data_dir = os.environ.get("RECFORGE_DATA_DIR")
@@ -148,7 +143,7 @@ def run_local(entry: Entry, arguments: Mapping[str, Any], workdir: str | Path) -
             # Expected locally: the project image is not pulled, and pod settings only matter on a cluster.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-            outputs = entry.load(fresh=True)(**args)
+            outputs = entry.build(settings)(**args)
     except BaseException as exc:
         message = _step_error(error_dir) or f"pipeline {entry.name} failed: {exc}"
         for created in set(pipeline_root.iterdir()) - before:  # no partial outputs

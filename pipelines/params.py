@@ -1,8 +1,9 @@
 """Pipeline parameters derived from the step configs, so each setting is declared and documented once.
 
-`parameters_of(PrepareConfig, SFTConfig, ..., extra={"losses": (list, [...])})` gives a pipeline function the
-keyword parameters named, typed and defaulted like the configs' fields (KFP reads them through
-`inspect.signature`); `pick(args, Config)` forwards a config's share of them to its step.
+A pipeline module declares `PARAMETERS = Parameters((PrepareConfig, SFTConfig, ...), extra={"losses": (list,
+[...], "doc")})` once; `PARAMETERS.signature(settings)` gives its pipeline function the keyword parameters named,
+typed and defaulted like the configs' fields (KFP reads them through `inspect.signature`), the CLI and the
+catalog read `PARAMETERS.table(settings)`, and `pick(args, Config)` forwards a config's share to its step.
 """
 
 from __future__ import annotations
@@ -11,9 +12,18 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, get_type_hints
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar, get_type_hints
+
+from pipelines.settings import CompileSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Parameter(NamedTuple):
+    kind: type
+    default: Any
+    doc: str
 
 
 def pick(namespace: Mapping[str, Any], config_class: type, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -21,59 +31,57 @@ def pick(namespace: Mapping[str, Any], config_class: type, exclude: tuple[str, .
     return {f.name: namespace[f.name] for f in dataclasses.fields(config_class) if f.name not in exclude}
 
 
-def parameters_of(
-    *config_classes: type,
-    extra: Mapping[str, tuple[type, Any]] | None = None,
-    exclude: tuple[str, ...] = (),
-    per_gpu: tuple[str, ...] = (),
-    per_node: tuple[str, ...] = (),
-) -> Callable[[F], F]:
-    """Decorator: the function's signature becomes `extra` then every config field (in declaration order).
+@dataclass(frozen=True)
+class Parameters:
+    """A pipeline's parameters: `extra` (name -> (type, default, doc)) then every field of `configs` in declaration
+    order, less `exclude` (fields the DAG fills itself, e.g. from a ParallelFor).
 
     `per_gpu` names process-count fields (`sft_nproc`, ...) whose default becomes the `--gpus` count when the
     pipeline is compiled with GPUs, so that torchrun starts one process per accelerator of the step; `per_node`
     names node-count fields (`sft_nodes`, ...) whose default becomes the `--nodes` count.
     """
-    from pipelines.accelerators import from_env
 
-    settings = from_env()
-    compiled: dict[str, int] = {}
-    if settings.gpus:
-        compiled.update(dict.fromkeys(per_gpu, settings.gpus))
-    if settings.nodes > 1:
-        compiled.update(dict.fromkeys(per_node, settings.nodes))
+    configs: tuple[type, ...]
+    extra: Mapping[str, tuple[type, Any, str]] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    per_gpu: tuple[str, ...] = ()
+    per_node: tuple[str, ...] = ()
 
-    def decorate(fn: F) -> F:
+    def table(self, settings: CompileSettings) -> dict[str, Parameter]:
+        """Parameter name -> (type, default under `settings`, documentation line)."""
+        compiled: dict[str, int] = {}
+        if settings.gpu.gpus:
+            compiled.update(dict.fromkeys(self.per_gpu, settings.gpu.gpus))
+        if settings.gpu.nodes > 1:
+            compiled.update(dict.fromkeys(self.per_node, settings.gpu.nodes))
+        table = {name: Parameter(*spec) for name, spec in self.extra.items()}
+        for cls in self.configs:
+            hints, defaults, docs = get_type_hints(cls), cls(), cls.docs()
+            for f in dataclasses.fields(cls):
+                if f.name not in table and f.name not in self.exclude:
+                    default = compiled.get(f.name, getattr(defaults, f.name))
+                    table[f.name] = Parameter(hints[f.name], default, docs[f.name])
+        return table
+
+    def signature(self, settings: CompileSettings) -> Callable[[F], F]:
+        """Decorator: the function's signature becomes the parameters of `table(settings)`."""
         params = [
-            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=kind)
-            for name, (kind, default) in (extra or {}).items()
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default, annotation=p.kind)
+            for name, p in self.table(settings).items()
         ]
-        seen = set(extra or {})
-        for cls in config_classes:
-            hints, defaults = get_type_hints(cls), cls()
-            for field in dataclasses.fields(cls):
-                if field.name in seen or field.name in exclude:
-                    continue
-                seen.add(field.name)
-                params.append(
-                    inspect.Parameter(
-                        field.name,
-                        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                        default=compiled.get(field.name, getattr(defaults, field.name)),
-                        annotation=hints[field.name],
-                    )
-                )
-        signature = inspect.Signature(params, return_annotation=inspect.signature(fn).return_annotation)
 
-        @functools.wraps(fn)
-        def pipeline(*args: Any, **kwargs: Any) -> Any:  # KFP passes the parameters positionally
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            return fn(**bound.arguments)
+        def decorate(fn: F) -> F:
+            signature = inspect.Signature(params, return_annotation=inspect.signature(fn).return_annotation)
 
-        pipeline.__signature__ = signature  # type: ignore[attr-defined]
-        pipeline.__annotations__ = {p.name: p.annotation for p in params} | {"return": signature.return_annotation}
-        del pipeline.__wrapped__  # KFP must read the new signature, not the wrapped function's
-        return pipeline  # type: ignore[return-value]
+            @functools.wraps(fn)
+            def pipeline(*args: Any, **kwargs: Any) -> Any:  # KFP passes the parameters positionally
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                return fn(**bound.arguments)
 
-    return decorate
+            pipeline.__signature__ = signature  # type: ignore[attr-defined]
+            pipeline.__annotations__ = {p.name: p.annotation for p in params} | {"return": signature.return_annotation}
+            del pipeline.__wrapped__  # KFP must read the new signature, not the wrapped function's
+            return pipeline  # type: ignore[return-value]
+
+        return decorate

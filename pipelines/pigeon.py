@@ -2,11 +2,10 @@
 reconstruction) -> stage 2 (Diffusion-DPO on history-similarity pairs) -> evaluate Pigeon, Pigeon stage 1 and the
 no-history baseline on held-out users -> report with the picture grid."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kfp import dsl
 
-from components.prepare_data.component import prepare_dataset
 from components.prepare_data.config import PrepareConfig
 from components.train_diffusion.component import (
     evaluate_images,
@@ -16,10 +15,20 @@ from components.train_diffusion.component import (
     pigeon_stage2,
 )
 from components.train_diffusion.config import ImageDataConfig, ImageEvalConfig, Stage1Config, Stage2Config
-from pipelines.cluster import configure, schedule_time
-from pipelines.params import parameters_of, pick
+from pipelines.cluster import configure
+from pipelines.params import Parameters, pick
+from pipelines.settings import CompileSettings
+from pipelines.steps import prepare
 
 NAME = "pigeon"
+DESCRIPTION = (
+    "item images and user windows -> Pigeon stage 1 (masked reconstruction) -> stage 2 (Diffusion-DPO) ->"
+    " evaluate against no-history -> report with grid"
+)
+PARAMETERS = Parameters(
+    (PrepareConfig, ImageDataConfig, Stage1Config, Stage2Config, ImageEvalConfig),
+)
+KEY_METRICS = ("history_similarity", "history_ssim", "target_similarity")
 
 
 class Outputs(NamedTuple):
@@ -27,45 +36,54 @@ class Outputs(NamedTuple):
     report: dsl.Markdown
 
 
-@dsl.pipeline(name=NAME, description="Pigeon: personalized poster generation from a user's history (two stages).")
-@parameters_of(PrepareConfig, ImageDataConfig, Stage1Config, Stage2Config, ImageEvalConfig)
-def pigeon_pipeline(**args) -> Outputs:
-    run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
-    eval_args = pick(args, ImageEvalConfig)
+def build(settings: CompileSettings) -> Any:
+    """The pigeon pipeline built with `settings`."""
 
-    # 1. Prepare the dataset (titles and genres of the catalogue, every user's interactions in time order).
-    prepared = configure(
-        prepare_dataset(**run, schedule_time=schedule_time(), **pick(args, PrepareConfig)), "data", caching=True
-    )
+    @dsl.pipeline(name=NAME, description=DESCRIPTION)
+    @PARAMETERS.signature(settings)
+    def pigeon_pipeline(**args) -> Outputs:
+        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        eval_args = pick(args, ImageEvalConfig)
 
-    # 2. User windows and an image per item: rendered posters, or the given folder of images.
-    data = configure(image_data(**run, prepared=prepared.outputs["prepared"], **pick(args, ImageDataConfig)), "data")
+        # 1. Prepare the dataset (titles and genres of the catalogue, every user's interactions in time order).
+        prepared = prepare(args, settings, run)
 
-    # 3. Stage 1: encoder and autoencoder, then masked preference reconstruction.
-    stage1 = configure(pigeon_stage1(**run, data=data.outputs["data"], **pick(args, Stage1Config)), "gpu-1")
+        # 2. User windows and an image per item: rendered posters, or the given folder of images.
+        data = configure(
+            image_data(**run, prepared=prepared.outputs["prepared"], **pick(args, ImageDataConfig)), "data", settings
+        )
 
-    # 4. Stage 2: Diffusion-DPO on pairs of stage-1 generations ranked by history similarity.
-    stage2 = pigeon_stage2(**run, data=data.outputs["data"], stage1=stage1.outputs["model"], **pick(args, Stage2Config))
-    configure(stage2, "gpu-1")
+        # 3. Stage 1: encoder and autoencoder, then masked preference reconstruction.
+        stage1 = configure(
+            pigeon_stage1(**run, data=data.outputs["data"], **pick(args, Stage1Config)), "gpu-1", settings
+        )
 
-    # 5. The three variants on the same held-out windows and noise.
-    evaluations = {}
-    for variant, model in (
-        ("pigeon-stage1", stage1.outputs["model"]),
-        ("no-history", stage1.outputs["model"]),
-        ("pigeon", stage2.outputs["model"]),
-    ):
-        task = evaluate_images(**run, variant=variant, data=data.outputs["data"], model=model, **eval_args)
-        evaluations[variant] = configure(task.set_display_name(f"evaluate-{variant}"), "evaluate")
+        # 4. Stage 2: Diffusion-DPO on pairs of stage-1 generations ranked by history similarity.
+        stage2 = pigeon_stage2(
+            **run, data=data.outputs["data"], stage1=stage1.outputs["model"], **pick(args, Stage2Config)
+        )
+        configure(stage2, "gpu-1", settings)
 
-    # 6. One report: the table, paired differences and the grid.
-    report = pigeon_report(
-        **run,
-        stage1_eval=evaluations["pigeon-stage1"].outputs["evaluation"],
-        no_history_eval=evaluations["no-history"].outputs["evaluation"],
-        pigeon_eval=evaluations["pigeon"].outputs["evaluation"],
-        stage1=stage1.outputs["model"],
-        stage2=stage2.outputs["model"],
-    )
-    configure(report, "light")
-    return Outputs(model=stage2.outputs["model"], report=report.outputs["report"])
+        # 5. The three variants on the same held-out windows and noise.
+        evaluations = {}
+        for variant, model in (
+            ("pigeon-stage1", stage1.outputs["model"]),
+            ("no-history", stage1.outputs["model"]),
+            ("pigeon", stage2.outputs["model"]),
+        ):
+            task = evaluate_images(**run, variant=variant, data=data.outputs["data"], model=model, **eval_args)
+            evaluations[variant] = configure(task.set_display_name(f"evaluate-{variant}"), "evaluate", settings)
+
+        # 6. One report: the table, paired differences and the grid.
+        report = pigeon_report(
+            **run,
+            stage1_eval=evaluations["pigeon-stage1"].outputs["evaluation"],
+            no_history_eval=evaluations["no-history"].outputs["evaluation"],
+            pigeon_eval=evaluations["pigeon"].outputs["evaluation"],
+            stage1=stage1.outputs["model"],
+            stage2=stage2.outputs["model"],
+        )
+        configure(report, "light", settings)
+        return Outputs(model=stage2.outputs["model"], report=report.outputs["report"])
+
+    return pigeon_pipeline

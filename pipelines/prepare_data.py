@@ -1,15 +1,22 @@
 """prepare-data: a raw recommendation dataset -> a prepared Dataset artifact and its Markdown report."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kfp import dsl
 
-from components.prepare_data.component import data_report, prepare_dataset
+from components.prepare_data.component import data_report
 from components.prepare_data.config import PrepareConfig
-from pipelines.cluster import configure, schedule_time
-from pipelines.params import parameters_of, pick
+from pipelines.cluster import configure
+from pipelines.params import Parameters
+from pipelines.settings import CompileSettings
+from pipelines.steps import prepare
 
 NAME = "prepare-data"
+DESCRIPTION = "raw MovieLens / Last.fm / Amazon files -> Parquet tables, splits, candidates and a data report"
+PARAMETERS = Parameters(
+    (PrepareConfig,),
+)
+KEY_METRICS = ("users", "catalogue_items", "interactions", "splits_train_rows", "splits_test_rows")
 
 
 class Outputs(NamedTuple):
@@ -17,19 +24,21 @@ class Outputs(NamedTuple):
     report: dsl.Markdown
 
 
-@dsl.pipeline(name=NAME, description="Prepare a raw dataset (MovieLens, Last.fm, Amazon) into Parquet splits.")
-@parameters_of(PrepareConfig)
-def prepare_data_pipeline(**args) -> Outputs:
-    run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
+def build(settings: CompileSettings) -> Any:
+    """The prepare-data pipeline built with `settings`."""
 
-    # 1. Read, clean, re-index, split and draw candidates.
-    prepared = prepare_dataset(
-        pipeline=NAME, kfp_run_id=run_id, schedule_time=schedule_time(), **pick(args, PrepareConfig)
-    )
-    configure(prepared, "data", caching=True)
+    @dsl.pipeline(name=NAME, description=DESCRIPTION)
+    @PARAMETERS.signature(settings)
+    def prepare_data_pipeline(**args) -> Outputs:
+        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
 
-    # 2. Describe what was prepared.
-    report = data_report(pipeline=NAME, kfp_run_id=run_id, prepared=prepared.outputs["prepared"])
-    configure(report, "light")
+        # 1. Read, clean, re-index, split and draw candidates.
+        prepared = prepare(args, settings, run)
 
-    return Outputs(dataset=prepared.outputs["prepared"], report=report.outputs["report"])
+        # 2. Describe what was prepared.
+        report = data_report(**run, prepared=prepared.outputs["prepared"])
+        configure(report, "light", settings)
+
+        return Outputs(dataset=prepared.outputs["prepared"], report=report.outputs["report"])
+
+    return prepare_data_pipeline

@@ -2,20 +2,26 @@
 demonstrations in the prompt. Evaluated per window against the same model without demonstrations, a plain SFT
 model and a model retrained on all data up to each window (the upper bound)."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kfp import dsl
 
 from components.evaluate.component import evaluate_realtime
-from components.prepare_data.component import prepare_dataset
 from components.prepare_data.config import PrepareConfig
+from components.recsys.icl_config import ICLConfig
 from components.train_sft.component import train_recicl
 from components.train_sft.config import SFTConfig
-from components.train_sft.icl_config import ICLConfig
 from pipelines.cluster import configure, schedule_time
-from pipelines.params import parameters_of, pick
+from pipelines.params import Parameters, pick
+from pipelines.settings import CompileSettings
+from pipelines.steps import prepare
 
 NAME = "realtime-icl"
+DESCRIPTION = "RecICL tuned once, served by refreshing in-context demonstrations; AUC/UAUC per later window"
+PARAMETERS = Parameters(
+    (PrepareConfig, SFTConfig, ICLConfig),
+)
+KEY_METRICS = ("auc", "uauc")
 
 
 class Outputs(NamedTuple):
@@ -23,35 +29,40 @@ class Outputs(NamedTuple):
     report: dsl.Markdown
 
 
-@dsl.pipeline(name=NAME, description="RecICL: real-time recommendation by refreshing in-context demonstrations.")
-@parameters_of(PrepareConfig, SFTConfig, ICLConfig)
-def realtime_icl_pipeline(**args) -> Outputs:
-    run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER, "schedule_time": schedule_time()}
-    training = {**pick(args, SFTConfig), **pick(args, ICLConfig)}
+def build(settings: CompileSettings) -> Any:
+    """The realtime-icl pipeline built with `settings`."""
 
-    # 1. Prepare the dataset (interactions with ratings and timestamps).
-    prepared = configure(
-        prepare_dataset(pipeline=NAME, kfp_run_id=run["kfp_run_id"], schedule_time="", **pick(args, PrepareConfig)),
-        "data",
-        caching=True,
-    )
-    data = prepared.outputs["prepared"]
+    @dsl.pipeline(name=NAME, description=DESCRIPTION)
+    @PARAMETERS.signature(settings)
+    def realtime_icl_pipeline(**args) -> Outputs:
+        run = {
+            "pipeline": NAME,
+            "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            "schedule_time": schedule_time(settings),
+        }
+        training = {**pick(args, SFTConfig), **pick(args, ICLConfig)}
 
-    # 2. RecICL and the plain SFT baseline, trained once on the training window (or reused: icl_model_dir).
-    models = configure(train_recicl(**run, prepared=data, upper_bound=False, **training), "gpu-1")
+        # 1. Prepare the dataset (interactions with ratings and timestamps).
+        prepared = prepare(args, settings, run, as_scheduled=False)
+        data = prepared.outputs["prepared"]
 
-    # 3. The upper bound: retrained on all data before each later window (only with retrain=true).
-    retrained = configure(train_recicl(**run, prepared=data, upper_bound=True, **training), "gpu-1")
-    retrained.set_display_name("retrain-recicl")
+        # 2. RecICL and the plain SFT baseline, trained once on the training window (or reused: icl_model_dir).
+        models = configure(train_recicl(**run, prepared=data, upper_bound=False, **training), "gpu-1", settings)
 
-    # 4. AUC / UAUC per window, no model updates.
-    evaluated = evaluate_realtime(
-        **run,
-        prepared=data,
-        models=models.outputs["models"],
-        retrained=retrained.outputs["models"],
-        **pick(args, ICLConfig),
-    )
-    configure(evaluated, "evaluate")
+        # 3. The upper bound: retrained on all data before each later window (only with retrain=true).
+        retrained = configure(train_recicl(**run, prepared=data, upper_bound=True, **training), "gpu-1", settings)
+        retrained.set_display_name("retrain-recicl")
 
-    return Outputs(models=models.outputs["models"], report=evaluated.outputs["report"])
+        # 4. AUC / UAUC per window, no model updates.
+        evaluated = evaluate_realtime(
+            **run,
+            prepared=data,
+            models=models.outputs["models"],
+            retrained=retrained.outputs["models"],
+            **pick(args, ICLConfig),
+        )
+        configure(evaluated, "evaluate", settings)
+
+        return Outputs(models=models.outputs["models"], report=evaluated.outputs["report"])
+
+    return realtime_icl_pipeline

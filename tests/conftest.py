@@ -119,8 +119,9 @@ def preference_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
     from components.common.prepared import Prepared
     from components.prepare_data.config import PrepareConfig
     from components.prepare_data.core import prepare
+    from components.recsys.sasrec import save_sasrec
     from components.train_baseline.config import SASRecConfig
-    from components.train_baseline.sasrec import save_sasrec, train_sasrec
+    from components.train_baseline.sasrec import train_sasrec
     from components.train_sft.config import SFTConfig
     from components.train_sft.trainer import train_sft
 

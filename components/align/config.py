@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -11,17 +10,12 @@ from components.common.config import StepConfig, setting
 from components.common.errors import ConfigError
 from components.common.training import DEEPSPEED_STAGES
 
-_NOT_HPARAMS = {
-    "policy_chosen_logps", "policy_rejected_logps", "ref_chosen_logps", "ref_rejected_logps",
-    "chosen_lengths", "rejected_lengths", "epsilon", "margin_mean", "margin_std",
-}  # fmt: skip
-
 
 def loss_hparams(loss: str, overrides: str, where: str = "align.align_hparams") -> dict[str, float]:
     """The loss's defaults with the `loss.key=value` overrides that name it (others are for other losses)."""
     spec = get_loss(loss)
-    allowed = [p for p in inspect.signature(spec.fn).parameters if p not in _NOT_HPARAMS]
-    values = dict(spec.defaults)
+    values = spec.defaults
+    allowed = list(values)
     for part in filter(None, (p.strip() for p in overrides.split(","))):
         key, sep, value = part.partition("=")
         name, dot, param = key.strip().partition(".")

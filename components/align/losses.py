@@ -17,6 +17,7 @@ u = logp / length:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -142,22 +143,35 @@ def rosepo_loss(
     return -(1 - eps) * _logsigmoid(beta * h) - eps * _logsigmoid(-beta * h)
 
 
+PAIR_INPUTS = ("chosen_lengths", "rejected_lengths", "epsilon", "margin_mean", "margin_std")  # set by the trainer
+
+
 @dataclass(frozen=True)
 class LossSpec:
-    """A registered loss: its function, its default hyper-parameters, and whether it needs reference log-probs."""
+    """A registered loss: its function, whether it needs reference log-probs, and whether its rewards are reported
+    as length-averaged log-ratios. Its hyper-parameters and their defaults are the function's own keyword
+    defaults (one place), less the per-pair inputs the trainer supplies (PAIR_INPUTS)."""
 
     fn: Callable[..., Tensor]
-    defaults: dict[str, float]
     uses_reference: bool
-    length_normalised: bool  # rewards reported as length-averaged log-ratios
+    length_normalised: bool
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        """Hyper-parameter name -> default, read from the signature of `fn`."""
+        return {
+            name: p.default
+            for name, p in inspect.signature(self.fn).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in PAIR_INPUTS
+        }
 
 
 LOSSES: dict[str, LossSpec] = {
-    "dpo": LossSpec(dpo_loss, {"beta": 0.1}, True, False),
-    "ipo": LossSpec(ipo_loss, {"tau": 0.1}, True, True),
-    "simpo": LossSpec(simpo_loss, {"beta": 2.5, "gamma": 0.25}, False, True),
-    "alpha_dpo": LossSpec(alpha_dpo_loss, {"beta": 2.5, "gamma": 0.375, "alpha": 0.05}, True, True),
-    "rosepo": LossSpec(rosepo_loss, {"beta": 0.1}, True, False),
+    "dpo": LossSpec(dpo_loss, uses_reference=True, length_normalised=False),
+    "ipo": LossSpec(ipo_loss, uses_reference=True, length_normalised=True),
+    "simpo": LossSpec(simpo_loss, uses_reference=False, length_normalised=True),
+    "alpha_dpo": LossSpec(alpha_dpo_loss, uses_reference=True, length_normalised=True),
+    "rosepo": LossSpec(rosepo_loss, uses_reference=True, length_normalised=False),
 }
 
 

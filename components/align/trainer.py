@@ -3,7 +3,7 @@
 - Reference log-probs are computed once, with the SFT model before any adapter, in a pass before training
   (sharded over processes and gathered), and stored with the pairs: no second model in memory.
 - Chosen and rejected sequences go through one forward; only completion positions are projected through the
-  vocabulary (`components.align.logps`).
+  vocabulary (`components.recsys.logps`).
 - alpha-DPO's running mean and std of the margin M (EMA with decay 0.9, zero-initialised as the reference
   code) are updated from the margins of every process; while the std is still zero (the first step, where the
   policy equals the reference and M = 0) the adaptive term is switched off instead of dividing by zero.
@@ -14,10 +14,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,19 +27,14 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from components.align.config import AlignConfig, loss_hparams
-from components.align.logps import completion_logps, pack
 from components.align.losses import get_loss
+from components.common.launch.ranks import rank_and_world
 from components.common.models import load_base_model, save_model
-from components.common.training import full_parameters, trainer_arguments, zero_stage
+from components.common.training import checkpoint_dir, full_parameters, trainer_arguments, zero_stage
+from components.recsys.logps import completion_logps, pack
 
 log = logging.getLogger(__name__)
 EMA_FILE = "alpha_dpo_state.json"
-
-
-def _dist() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def tokenize_pairs(tokenizer: Any, table: Any) -> dict[str, list]:
@@ -104,7 +97,7 @@ def sequence_logps(
 
 def reference_logps(model: Any, data: dict[str, list], pad_id: int, max_length: int) -> tuple[np.ndarray, np.ndarray]:
     """Reference log-probs of every pair, each process computing its share, gathered on all processes."""
-    rank, world = _dist()
+    rank, world = rank_and_world()
     n = len(data["prompt_ids"])
     mine = list(range(rank, n, world))
     chosen, rejected, _, _ = sequence_logps(model, data, pad_id, max_length, rows=mine)
@@ -127,7 +120,7 @@ class MarginEMA:
 
     def update(self, margins: torch.Tensor) -> None:
         values = margins.detach().float()
-        _, world = _dist()
+        _, world = rank_and_world()
         if world > 1:
             gathered = [torch.zeros_like(values) for _ in range(world)]
             torch.distributed.all_gather(gathered, values)
@@ -223,22 +216,6 @@ class EMACheckpoint(TrainerCallback):
                 (folder / EMA_FILE).write_text(json.dumps(self.trainer_ref[0].ema.state()))
 
 
-def checkpoint_dir(config: AlignConfig, prefs_dir: Path, out_dir: Path) -> Path:
-    if config.align_checkpoint_dir:
-        return Path(config.align_checkpoint_dir)
-    root = os.environ.get("RECFORGE_CHECKPOINT_ROOT")
-    if not root:
-        return out_dir.parent / f".{out_dir.name}.checkpoints"
-    params = {
-        k: v
-        for k, v in config.to_params().items()
-        if k not in ("align_checkpoint_dir", "align_nproc", "align_nodes", "align_deepspeed")
-    }
-    stats = (prefs_dir / "stats.json").read_text()
-    key = hashlib.sha256(json.dumps([params, stats, str(prefs_dir)], sort_keys=True).encode()).hexdigest()[:16]
-    return Path(root) / "align" / key
-
-
 def pair_accuracy(
     model: Any, data: dict[str, list], ref: tuple[np.ndarray, np.ndarray], pad_id: int, max_length: int
 ) -> dict[str, float]:
@@ -275,21 +252,11 @@ def train_alignment(
     progress = sys.stderr.isatty() if progress is None else progress
     prefs_dir, sft_dir, out_dir = Path(prefs_dir), Path(sft_dir), Path(out_dir)
     hparams = loss_hparams(config.align_loss, config.align_hparams)
-    ckpt = checkpoint_dir(config, prefs_dir, out_dir)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    stats = (prefs_dir / "stats.json").read_text()
+    ckpt = checkpoint_dir(config, "align_", out_dir, [stats, str(prefs_dir)])
+    world = rank_and_world()[1]
     args = TrainingArguments(
-        **trainer_arguments(
-            output_dir=ckpt,
-            batch_size=config.align_batch_size,
-            grad_accum=config.align_grad_accum,
-            lr=config.align_lr,
-            epochs=config.align_epochs,
-            warmup=0.1,
-            save_steps=config.align_save_steps,
-            seed=config.align_seed,
-            progress=progress,
-            deepspeed=config.align_deepspeed,
-        ),
+        **trainer_arguments(config, "align_", output_dir=ckpt, warmup=0.1, progress=progress),
         remove_unused_columns=False,
     )
     _ = args.device  # sets up the process group under torchrun before the reference pass
@@ -355,7 +322,7 @@ def train_alignment(
         "zero_stage": zero_stage(trainer),
     }
     with full_parameters(trainer):
-        if _dist()[0] == 0:
+        if rank_and_world()[0] == 0:
             merged = trainer.model.merge_and_unload()
             save_model(merged, tokenizer, out_dir / "model")
             info = json.loads((prefs_dir / "model.json").read_text())

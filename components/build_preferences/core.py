@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from components.build_preferences.config import STRATEGIES, PreferenceConfig, parse_mix
 from components.common.atomic import atomic_dir
 from components.common.prepared import Prepared
-from components.train_baseline.popularity import train_popularity
-from components.train_sft.prompts import Examples, completion, split_examples, training_examples
+from components.recsys.popularity import train_popularity
+from components.recsys.prompts import Examples, completion, split_examples, training_examples
 
 log = logging.getLogger(__name__)
 NUM_NEGATIVES = 19
@@ -109,8 +109,8 @@ def _sft_signals(
     sft_dir: Path, examples: Examples, strategy: np.ndarray, titles: list[str], config: PreferenceConfig
 ) -> tuple[np.ndarray | None, dict[int, str]]:
     from components.common.models import load_base_model
-    from components.evaluate.generative import TitleMatcher, generate_answers
-    from components.evaluate.scoring import score_shared_prompt
+    from components.recsys.generative import TitleMatcher, generate_answers
+    from components.recsys.scoring import score_shared_prompt
 
     model, tokenizer = load_base_model(str(sft_dir / "model"))
     scores = None
@@ -131,7 +131,7 @@ def _sft_signals(
 
 
 def _epsilon(sasrec_dir: Path, examples: Examples, rejected: np.ndarray, eps_max: float) -> np.ndarray:
-    from components.train_baseline.sasrec import load_sasrec, preference_probabilities
+    from components.recsys.sasrec import load_sasrec, preference_probabilities
 
     eps = np.zeros(len(rejected), dtype=np.float32)
     known = np.flatnonzero(rejected >= 0)

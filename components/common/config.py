@@ -39,15 +39,14 @@ class StepConfig:
         return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], *, ignore_unknown: bool = False) -> Self:
-        """Build the config from a mapping, converting strings and checking names and types."""
+    def from_params(cls, params: Mapping[str, Any]) -> Self:
+        """Build the config from a mapping, converting strings and checking names and types; unknown names are
+        errors."""
         hints = get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
         kwargs: dict[str, Any] = {}
         for key, value in params.items():
             if key not in names:
-                if ignore_unknown:
-                    continue
                 raise ConfigError(f"{cls.section}.{key}", f"unknown setting; expected one of {', '.join(names)}")
             kwargs[key] = coerce(value, hints[key], f"{cls.section}.{key}")
         return cls(**kwargs)

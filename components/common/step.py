@@ -12,14 +12,13 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from components.common.config import StepConfig
-from components.common.errors import RecforgeError
+from components.common.errors import ConfigError, RecforgeError
 
-C = TypeVar("C", bound=StepConfig)
 ERROR_DIR_ENV = "RECFORGE_ERROR_DIR"
 
 
@@ -44,23 +43,50 @@ def report_error(step: str, message: str) -> None:
         (Path(folder) / f"{step}.json").write_text(json.dumps(record), encoding="utf-8")
 
 
+PLUMBING = ("pipeline", "kfp_run_id", "kfp_job_name", "schedule_time")  # what every step may take besides settings
+
+
+def split_settings(
+    configs: Sequence[type[StepConfig]], values: Mapping[str, Any], extras: Sequence[str] = ()
+) -> list[StepConfig]:
+    """Build each of `configs` from its fields in `values` (a wrapper's `locals()`).
+
+    Set aside first: the plumbing every step takes (PLUMBING), KFP artifacts (values with a `path`), absent
+    optional inputs (None) and the wrapper's own `extras`. Every other key must be a field of one of `configs`:
+    an unknown key is a ConfigError, never silently dropped.
+    """
+    owner = {name: cls for cls in configs for name in cls.docs()}
+    shares: dict[type, dict[str, Any]] = {cls: {} for cls in configs}
+    for key, value in values.items():
+        if key in PLUMBING or key in extras or value is None or hasattr(value, "path"):
+            continue
+        if key not in owner:
+            expected = ", ".join(sorted(owner)) or "none"
+            raise ConfigError(f"step.{key}", f"unknown setting; expected one of {expected}")
+        shares[owner[key]][key] = value
+    return [cls.from_params(shares[cls]) for cls in configs]
+
+
 def run_step(
     pipeline: str,
     step: str,
     kfp_run_id: str,
-    config_class: type[C],
-    params: Mapping[str, Any],
-    body: Callable[[C], Any],
+    configs: Sequence[type[StepConfig]],
+    values: Mapping[str, Any],
+    body: Callable[..., Any],
     tags: Mapping[str, str] | None = None,
+    extras: Sequence[str] = (),
 ) -> Any:
-    """Build `config_class` from `params`, then run `body(config)` inside the step's nested MLflow run."""
+    """Build `configs` from `values` (see `split_settings`), then run `body(*configs)` inside the step's nested
+    MLflow run, whose params are every config's settings."""
     setup_logging()
     from components.common.tracking import step_run
 
     try:
-        config = config_class.from_params(params, ignore_unknown=False)
-        with step_run(pipeline, step, config.to_params(), kfp_run_id=kfp_run_id, tags=tags):
-            return body(config)
+        built = split_settings(configs, values, extras)
+        params = {k: v for config in built for k, v in config.to_params().items()}
+        with step_run(pipeline, step, params, kfp_run_id=kfp_run_id, tags=tags):
+            return body(*built)
     except RecforgeError as exc:
         report_error(step, exc.message)
         raise SystemExit(2) from None

@@ -3,6 +3,8 @@ and the schedule and device choice of the plain PyTorch loops (fact training, Pi
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 from collections.abc import Callable
@@ -12,23 +14,19 @@ from typing import Any
 
 
 def trainer_arguments(
-    *,
-    output_dir: str | Path,
-    batch_size: int,
-    grad_accum: int,
-    lr: float,
-    epochs: float,
-    warmup: float,
-    save_steps: int,
-    seed: int,
-    progress: bool,
-    deepspeed: str = "",
+    config: Any, prefix: str, *, output_dir: str | Path, warmup: float, progress: bool
 ) -> dict[str, Any]:
-    """Keyword arguments for `TrainingArguments` (or TRL's configs): cosine schedule with warm-up (a fraction),
-    a checkpoint every `save_steps` (the last one kept), CPU or CUDA (bf16 where supported), gloo for torchrun
-    on CPU, no reporting integrations (recforge logs to MLflow itself), seeded data order; `deepspeed` names one
-    of the ZeRO configs shipped in the package (see `deepspeed_config`)."""
+    """Keyword arguments for `TrainingArguments` (or TRL's configs) from a step config's `<prefix>batch_size`,
+    `grad_accum`, `lr`, `epochs`, `save_steps`, `seed` and `deepspeed` fields: cosine schedule with warm-up (a
+    fraction), a checkpoint every `save_steps` (the last one kept), CPU or CUDA (bf16 where supported), gloo for
+    torchrun on CPU, no reporting integrations (recforge logs to MLflow itself), seeded data order; `deepspeed`
+    names one of the ZeRO configs shipped in the package (see `deepspeed_config`)."""
     import torch
+
+    def field(name: str) -> Any:
+        return getattr(config, prefix + name)
+
+    batch_size, seed, deepspeed = field("batch_size"), field("seed"), field("deepspeed")
 
     cuda = torch.cuda.is_available()
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -36,14 +34,14 @@ def trainer_arguments(
         "output_dir": str(output_dir),
         "per_device_train_batch_size": batch_size,
         "per_device_eval_batch_size": batch_size,
-        "gradient_accumulation_steps": grad_accum,
-        "learning_rate": lr,
-        "num_train_epochs": epochs,
+        "gradient_accumulation_steps": field("grad_accum"),
+        "learning_rate": field("lr"),
+        "num_train_epochs": field("epochs"),
         "lr_scheduler_type": "cosine",
         "warmup_steps": warmup,
         "logging_steps": 10,
         "save_strategy": "steps",
-        "save_steps": save_steps,
+        "save_steps": field("save_steps"),
         "save_total_limit": 1,
         "use_cpu": not cuda,
         "bf16": cuda and torch.cuda.is_bf16_supported(),
@@ -55,6 +53,23 @@ def trainer_arguments(
         "dataloader_num_workers": 0,
         "deepspeed": deepspeed_config(deepspeed),
     }
+
+
+def checkpoint_dir(config: Any, prefix: str, out_dir: Path, identity: list[Any]) -> Path:
+    """Where a trainer's checkpoints live: the config's `<prefix>checkpoint_dir` when set; else a stable folder
+    $RECFORGE_CHECKPOINT_ROOT/<prefix>/<key>, keyed by the config's settings (less where and how it runs) and
+    `identity` (what else defines the training task, e.g. the data's digest), so that re-running an interrupted
+    step resumes from its last checkpoint; else beside the output."""
+    configured = getattr(config, prefix + "checkpoint_dir")
+    if configured:
+        return Path(configured)
+    root = os.environ.get("RECFORGE_CHECKPOINT_ROOT")
+    if not root:
+        return out_dir.parent / f".{out_dir.name}.checkpoints"
+    placement = {prefix + name for name in ("checkpoint_dir", "nproc", "nodes", "deepspeed")}
+    params = {k: v for k, v in config.to_params().items() if k not in placement}
+    key = hashlib.sha256(json.dumps([params, *identity], sort_keys=True).encode()).hexdigest()[:16]
+    return Path(root) / prefix.rstrip("_") / key
 
 
 DEEPSPEED_STAGES = ("", "zero2", "zero3")

@@ -22,7 +22,7 @@ def subject_last_index(tokenizer: Any, template: str, subject: str) -> int:
 
 def batch_tokens(tokenizer: Any, texts: Sequence[str], device: Any = None) -> tuple[Any, Any, list[int]]:
     """(input_ids (B, T), attention_mask (B, T), lengths) right-padded with the evaluation step's `pad`."""
-    from components.evaluate.scoring import pad
+    from components.recsys.scoring import pad
 
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from components.evaluate.metrics import hit_ratio_at_k
+from components.recsys.metrics import hit_ratio_at_k
 
 
 def bias_metrics(

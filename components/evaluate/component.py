@@ -1,39 +1,39 @@
-"""KFP wrappers of the evaluate step and the comparison report (logic in core.py, report.py and track.py)."""
+"""KFP wrappers of the evaluate step and the comparison report (logic in core.py and body.py; metrics on the
+shared floor, components/recsys)."""
 
 from kfp import dsl
 
-from pipelines.images import RUNTIME_IMAGE
+from components.common.images import RUNTIME_IMAGE
+from components.common.wrapper import step_component
+from components.evaluate.config import EvalConfig
+from components.recsys.icl_config import ICLConfig
 
 
-@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+@step_component(EvalConfig, base_image=RUNTIME_IMAGE)
 def evaluate_model(
     pipeline: str,
     kfp_run_id: str,
     model_name: str,
     prepared: dsl.Input[dsl.Dataset],
     model: dsl.Input[dsl.Model],
-    eval_split: str,
-    eval_users: int,
-    eval_batch_users: int,
-    eval_generate: bool,
-    eval_max_new_tokens: int,
-    eval_seed: int,
     evaluation: dsl.Output[dsl.Artifact],
+    **settings,
 ):
     """Rank each user's candidates with one model; ranking, generative and bias metrics to MLflow."""
-    params = {k: v for k, v in locals().items() if k.startswith("eval_")}
+    settings = dict(locals())  # first: the parameters, every generated setting included
     from components.common.step import run_step
+    from components.evaluate.body import evaluate_and_track
     from components.evaluate.config import EvalConfig
-    from components.evaluate.track import evaluate_and_track
 
     result = run_step(
         pipeline,
         f"evaluate-{model_name}",
         kfp_run_id,
-        EvalConfig,
-        params,
+        (EvalConfig,),
+        settings,
         lambda c: evaluate_and_track(model_name, model.path, prepared.path, c, evaluation.path),
         tags={"recforge.model": model_name},
+        extras=("model_name",),
     )
     evaluation.metadata.update({"model": model_name, **result["metrics"]})
 
@@ -52,17 +52,14 @@ def compare_models(
     sixth: dsl.Input[dsl.Artifact] = None,
 ):
     """A Markdown table of every evaluated model side by side (also logged to MLflow)."""
-    from components.common.config import StepConfig
     from components.common.step import run_step
-    from components.evaluate.track import compare_and_track
+    from components.evaluate.body import compare_and_track
 
     paths = [a.path for a in (first, second, third, fourth, fifth, sixth) if a is not None]
-    run_step(
-        pipeline, "compare-models", kfp_run_id, StepConfig, {}, lambda c: compare_and_track(paths, report.path, title)
-    )
+    run_step(pipeline, "compare-models", kfp_run_id, (), {}, lambda: compare_and_track(paths, report.path, title))
 
 
-@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+@step_component(ICLConfig, base_image=RUNTIME_IMAGE)
 def evaluate_realtime(
     pipeline: str,
     kfp_run_id: str,
@@ -70,27 +67,15 @@ def evaluate_realtime(
     prepared: dsl.Input[dsl.Dataset],
     models: dsl.Input[dsl.Model],
     retrained: dsl.Input[dsl.Model],
-    icl_demos: int,
-    icl_history_len: int,
-    icl_like_threshold: float,
-    icl_train_fraction: float,
-    icl_windows: int,
-    icl_max_examples: int,
-    icl_epochs: float,
-    icl_max_length: int,
-    icl_eval_queries: int,
-    icl_seed: int,
-    as_of: str,
-    icl_model_dir: str,
-    retrain: bool,
     evaluation: dsl.Output[dsl.Artifact],
     report: dsl.Output[dsl.Markdown],
+    **settings,
 ):
     """AUC and UAUC per later window for RecICL, RecICL without demonstrations, plain SFT and the retrained bound."""
-    params = {k: v for k, v in locals().items() if k.startswith("icl_") or k in ("as_of", "retrain")}
+    settings = dict(locals())  # first: the parameters, every generated setting included
     from components.common.step import run_step
-    from components.evaluate.realtime_track import realtime_and_track
-    from components.train_sft.icl_config import ICLConfig
+    from components.evaluate.realtime_body import realtime_and_track
+    from components.recsys.icl_config import ICLConfig
 
     def body(config: ICLConfig) -> dict:
         result = realtime_and_track(config, prepared.path, models.path, retrained.path, evaluation.path, schedule_time)
@@ -99,4 +84,4 @@ def evaluate_realtime(
         shutil.copyfile(f"{evaluation.path}/report.md", report.path)
         return result
 
-    run_step(pipeline, "evaluate-realtime", kfp_run_id, ICLConfig, params, body)
+    run_step(pipeline, "evaluate-realtime", kfp_run_id, (ICLConfig,), settings, body)

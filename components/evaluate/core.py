@@ -23,8 +23,8 @@ from components.common.errors import DataError
 from components.common.prepared import Prepared, SplitArrays
 from components.evaluate.bias import bias_metrics
 from components.evaluate.config import EvalConfig
-from components.evaluate.metrics import ranking_metrics, ranks_from_scores
-from components.train_baseline.popularity import train_popularity
+from components.recsys.metrics import ranking_metrics, ranks_from_scores
+from components.recsys.popularity import train_popularity
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ def select_rows(split: SplitArrays, config: EvalConfig) -> SplitArrays:
 
 def _llm_scores(model_dir: Path, info: dict, data: Prepared, split: SplitArrays, config: EvalConfig) -> tuple:
     from components.common.models import load_base_model
-    from components.evaluate.generative import TitleMatcher, generate_answers, generative_metrics
-    from components.evaluate.scoring import score_shared_prompt
-    from components.train_sft.prompts import completion, split_examples
+    from components.recsys.generative import TitleMatcher, generate_answers, generative_metrics
+    from components.recsys.prompts import completion, split_examples
+    from components.recsys.scoring import score_shared_prompt
 
     model, tokenizer = load_base_model(str(model_dir / "model"))
     examples = split_examples(data, split, info["template"], info["history_len"])
@@ -67,10 +67,10 @@ def _ilora_scores(model_dir: Path, data: Prepared, split: SplitArrays, config: E
     """iLoRA: the gate from the SASRec representation of each prompt's history, set for every forward."""
     import torch
 
-    from components.evaluate.generative import TitleMatcher, generate_answers, generative_metrics
-    from components.evaluate.scoring import pad, score_shared_prompt
-    from components.train_sft.ilora_trainer import hybrid_prompt, load_ilora, sequence_representations
-    from components.train_sft.prompts import completion, split_examples
+    from components.recsys.generative import TitleMatcher, generate_answers, generative_metrics
+    from components.recsys.ilora_format import hybrid_prompt, load_ilora, sequence_representations
+    from components.recsys.prompts import completion, split_examples
+    from components.recsys.scoring import pad, score_shared_prompt
 
     model, tokenizer, sasrec, info = load_ilora(model_dir)
     examples = split_examples(data, split, info["template"], info["history_len"])
@@ -125,11 +125,11 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, config: EvalConfig,
     extra: dict[str, float] = {}
     kind = info.get("kind")
     if kind == "popularity":
-        from components.train_baseline.popularity import load_popularity
+        from components.recsys.popularity import load_popularity
 
         scores = load_popularity(model_dir)[split.candidates].astype(np.float64)
     elif kind == "sasrec":
-        from components.train_baseline.sasrec import load_sasrec, score_split
+        from components.recsys.sasrec import load_sasrec, score_split
 
         scores = score_split(load_sasrec(model_dir), split)
     elif kind == "llm":

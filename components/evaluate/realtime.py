@@ -17,10 +17,9 @@ from typing import Any
 
 from components.common.atomic import atomic_dir
 from components.common.prepared import Prepared
-from components.evaluate.metrics import auc, uauc
-from components.train_sft.icl_config import ICLConfig
-from components.train_sft.icl_core import windows
-from components.train_sft.recicl import build_samples, window_queries
+from components.recsys.icl_config import ICLConfig
+from components.recsys.metrics import auc, uauc
+from components.recsys.recicl import build_samples, window_queries, windows
 
 log = logging.getLogger(__name__)
 MODELS = ("recicl", "recicl-no-demos", "sft", "retrained")
@@ -44,7 +43,7 @@ def evaluate_realtime(
     out_dir: str | Path,
 ) -> dict:
     """{'windows': [...], 'results': {model: [{window, auc, uauc, queries, positive_share}]}, 'skipped': [...]}."""
-    from components.evaluate.icl import yes_scores
+    from components.recsys.icl_scoring import yes_scores
 
     data = Prepared(dataset_dir)
     timeline, bounds = windows(data, icl)

@@ -22,12 +22,12 @@ from components.common.atomic import atomic_dir
 from components.common.digests import digest_files, sha256_file
 from components.common.errors import DataError
 from components.common.schemas import SPLIT, TABLES
-from components.prepare_data.candidates import candidate_sets, seen_keys
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.encode import Encoded, encode
 from components.prepare_data.readers import READERS
 from components.prepare_data.sources import resolve_source
 from components.prepare_data.splits import SPLIT_NAMES, Sequences, histories, split_rows, time_cutoff
+from components.recsys.candidates import candidate_sets, seen_keys
 
 log = logging.getLogger(__name__)
 

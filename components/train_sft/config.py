@@ -60,7 +60,7 @@ class SFTConfig(StepConfig):
         self.check_range("sft_save_steps", 1)
         self.check_range("sft_vocab_size", 300)
         if self.sft_template:
-            from components.train_sft.prompts import check_template
+            from components.recsys.prompts import check_template
 
             check_template(self.sft_template, "sft.sft_template")
 

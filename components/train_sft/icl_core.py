@@ -17,18 +17,12 @@ import numpy as np
 
 from components.common.errors import DataError
 from components.common.prepared import Prepared
+from components.recsys.icl_config import ICLConfig
+from components.recsys.prompts import DOMAINS
+from components.recsys.recicl import UserTimeline, build_samples, windows
 from components.train_sft.config import SFTConfig
-from components.train_sft.icl_config import ICLConfig, parse_as_of
-from components.train_sft.prompts import DOMAINS
-from components.train_sft.recicl import UserTimeline, build_samples, time_boundaries
 
 log = logging.getLogger(__name__)
-
-
-def windows(data: Prepared, icl: ICLConfig) -> tuple[UserTimeline, np.ndarray]:
-    timeline = UserTimeline.load(data, icl.icl_like_threshold)
-    bounds = time_boundaries(timeline.timestamp, icl.icl_train_fraction, icl.icl_windows, parse_as_of(icl.as_of))
-    return timeline, bounds
 
 
 def training_queries(
@@ -59,8 +53,8 @@ def train_icl(
     from datasets import Dataset
 
     from components.common.models import load_base_model
-    from components.evaluate.icl import yes_token
-    from components.train_sft.trainer import checkpoint_dir, fit
+    from components.recsys.icl_scoring import yes_token
+    from components.train_sft.trainer import fit, sft_checkpoint_dir
     from components.train_sft.yes_no import YesLogitSFTTrainer
 
     data = Prepared(dataset_dir)
@@ -107,7 +101,7 @@ def train_icl(
         tokenizer,
         train_ds,
         eval_ds,
-        checkpoint_dir(sft, data, Path(out_dir), extra=key),
+        sft_checkpoint_dir(sft, data, Path(out_dir), extra=key),
         Path(out_dir),
         describe=describe,
         counts=counts,

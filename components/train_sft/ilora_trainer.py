@@ -1,16 +1,14 @@
-"""Training and loading iLoRA recommenders: LLaRA-style next-item SFT with the mixture-of-LoRA-experts adapter.
+"""Training iLoRA recommenders: LLaRA-style next-item SFT with the mixture-of-LoRA-experts adapter.
 
 The same examples, loss (completion tokens only, projected through the vocabulary alone) and schedule as the SFT
 step; each example also carries the SASRec representation of the user's history, which sets the gate. Plain LoRA
 with the same total rank is this code with one expert, so the comparison changes only the adapter. The model
-folder holds the base model, the adapter (`ilora.pt`), a copy of the SASRec encoder and `model.json`.
+folder format and loading live on the shared floor (components/recsys/ilora_format.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,41 +18,20 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
 
-from components.align.logps import completion_logps, pack
-from components.common.atomic import atomic_dir
 from components.common.callbacks import MlflowMetrics, ProgressLog
 from components.common.errors import ConfigError
 from components.common.models import load_base_model
 from components.common.prepared import Prepared
-from components.train_baseline.sasrec import load_sasrec, pad_histories
+from components.recsys.ilora_config import ILoRAConfig
+from components.recsys.ilora_format import build_ilora, hybrid_prompt, save_ilora, sequence_representations
+from components.recsys.logps import completion_logps, pack
+from components.recsys.prompts import Examples, split_examples, template_for, training_examples
+from components.recsys.sasrec import load_sasrec
 from components.train_sft.config import SFTConfig
-from components.train_sft.ilora import ILoRAModel
-from components.train_sft.ilora_config import ILoRAConfig
-from components.train_sft.prompts import Examples, split_examples, template_for, training_examples
-from components.train_sft.trainer import checkpoint_dir, schedule_arguments
+from components.train_sft.trainer import schedule_arguments, sft_checkpoint_dir
 
 log = logging.getLogger(__name__)
-SOFT_TOKEN = "<item_emb>"
 NUM_NEGATIVES = 19
-
-
-def sequence_representations(sasrec: Any, histories: Sequence[np.ndarray], batch: int = 512) -> np.ndarray:
-    """(n, d) SASRec states after each history (the gate input)."""
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(histories), batch):
-            out.append(sasrec.represent(pad_histories(histories[start : start + batch], sasrec.max_len)).numpy())
-    return np.concatenate(out).astype(np.float32)
-
-
-def hybrid_prompt(
-    template: str, titles: list[str], history: np.ndarray, candidates: np.ndarray
-) -> tuple[str, list[int]]:
-    """The prompt with `<item_emb>` after every title, and the item ids in reading order."""
-    shown = [f"{titles[i]} {SOFT_TOKEN}" for i in history]
-    cands = [f"{titles[i]} {SOFT_TOKEN}" for i in candidates]
-    text = template.format(history=", ".join(shown), candidates=", ".join(cands), n=len(candidates))
-    return text, [*map(int, history), *map(int, candidates)]
 
 
 class ILoRACollator:
@@ -137,27 +114,6 @@ def _features(
     }
 
 
-def build_ilora(base: Any, tokenizer: Any, ilora: ILoRAConfig, sasrec: Any, train_embeddings: bool) -> ILoRAModel:
-    if ilora.ilora_prompt == "hybrid" and SOFT_TOKEN not in tokenizer.get_vocab():
-        tokenizer.add_special_tokens({"additional_special_tokens": [SOFT_TOKEN]})
-        base.resize_token_embeddings(len(tokenizer))
-    model = ILoRAModel(
-        base,
-        repr_dim=sasrec.hidden,
-        rank=ilora.ilora_rank,
-        alpha=ilora.ilora_alpha,
-        experts=ilora.ilora_experts,
-        dropout=ilora.ilora_dropout,
-    )
-    if ilora.ilora_prompt == "hybrid":
-        model.attach_soft_items(sasrec.item_emb.weight[1:].detach(), tokenizer.convert_tokens_to_ids(SOFT_TOKEN))
-    if train_embeddings:  # the tiny preset's vocabulary is new: its embeddings must learn too
-        for module in (base.get_input_embeddings(), base.get_output_embeddings()):
-            for p in module.parameters():
-                p.requires_grad_(True)
-    return model
-
-
 def train_ilora(
     sft: SFTConfig,
     ilora: ILoRAConfig,
@@ -196,7 +152,7 @@ def train_ilora(
     eval_ds = Dataset.from_dict(
         _features(held, sequence_representations(sasrec, held.histories), tokenizer, data.titles, template, hybrid)
     )
-    ckpt = checkpoint_dir(sft, data, out_dir, extra={"ilora": ilora.to_params()})
+    ckpt = sft_checkpoint_dir(sft, data, out_dir, extra={"ilora": ilora.to_params()})
     args = TrainingArguments(
         **schedule_arguments(sft, ckpt, progress),
         remove_unused_columns=False,
@@ -236,37 +192,3 @@ def train_ilora(
     }
     save_ilora(model, tokenizer, sasrec_dir, out_dir, describe, record)
     return record
-
-
-def save_ilora(
-    model: ILoRAModel, tokenizer: Any, sasrec_dir: str | Path, out_dir: str | Path, describe: dict, record: dict
-) -> None:
-    with atomic_dir(out_dir) as tmp:
-        model.model.config.save_pretrained(tmp / "base")  # the weights, base and adapters, are all in ilora.pt
-        tokenizer.save_pretrained(tmp / "base")
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp / "ilora.pt")
-        shutil.copytree(sasrec_dir, tmp / "sasrec")
-        (tmp / "model.json").write_text(json.dumps(describe, indent=2))
-        (tmp / "training.json").write_text(json.dumps(record, indent=2))
-
-
-def load_ilora(model_dir: str | Path) -> tuple[ILoRAModel, Any, Any, dict]:
-    """(model, tokenizer, SASRec encoder, description) of a saved iLoRA folder."""
-    folder = Path(model_dir)
-    describe = json.loads((folder / "model.json").read_text())
-    config = ILoRAConfig.from_params({k: v for k, v in describe.items() if k.startswith("ilora_")})
-    sasrec = load_sasrec(folder / "sasrec")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(folder / "base", local_files_only=True)
-    base = AutoModelForCausalLM.from_config(_config(folder / "base"))
-    model = build_ilora(base, tokenizer, config, sasrec, train_embeddings=False)
-    model.load_state_dict(torch.load(folder / "ilora.pt", weights_only=True), strict=False)
-    model.eval()
-    return model, tokenizer, sasrec, describe
-
-
-def _config(folder: Path) -> Any:
-    from transformers import AutoConfig
-
-    return AutoConfig.from_pretrained(folder, local_files_only=True)

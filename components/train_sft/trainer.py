@@ -8,65 +8,32 @@ MLflow and writes the merged model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from components.common.callbacks import MlflowMetrics, ProgressLog
+from components.common.launch.ranks import rank_and_world
 from components.common.models import load_base_model, save_model
 from components.common.prepared import Prepared
-from components.common.training import full_parameters, trainer_arguments, zero_stage
+from components.common.training import checkpoint_dir, full_parameters, trainer_arguments, zero_stage
+from components.recsys.prompts import fit_to_length, split_examples, template_for, training_examples
 from components.train_sft.config import SFTConfig
-from components.train_sft.prompts import fit_to_length, split_examples, template_for, training_examples
 
 log = logging.getLogger(__name__)
 NUM_NEGATIVES = 19
 
 
-def rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def schedule_arguments(config: SFTConfig, output_dir: Path, progress: bool) -> dict:
-    """The shared trainer arguments filled from an SFT config (batch, schedule, checkpoints, seed)."""
-    return trainer_arguments(
-        output_dir=output_dir,
-        batch_size=config.sft_batch_size,
-        grad_accum=config.sft_grad_accum,
-        lr=config.sft_lr,
-        epochs=config.sft_epochs,
-        warmup=0.05,
-        save_steps=config.sft_save_steps,
-        seed=config.sft_seed,
-        progress=progress,
-        deepspeed=config.sft_deepspeed,
-    )
+    """The shared trainer arguments filled from an SFT config (batch, schedule, checkpoints, seed; 5% warm-up)."""
+    return trainer_arguments(config, "sft_", output_dir=output_dir, warmup=0.05, progress=progress)
 
 
-def checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path, extra: dict | None = None) -> Path:
-    """Where checkpoints live: the configured folder, a stable folder keyed by the config, the data and `extra`
-    (what else defines the training task), or inside the output."""
-    if config.sft_checkpoint_dir:
-        return Path(config.sft_checkpoint_dir)
-    root = os.environ.get("RECFORGE_CHECKPOINT_ROOT")
-    if not root:
-        return out_dir.parent / f".{out_dir.name}.checkpoints"
-    params = {
-        k: v
-        for k, v in config.to_params().items()
-        if k not in ("sft_checkpoint_dir", "sft_nproc", "sft_nodes", "sft_deepspeed")
-    }
-    identity = [params, data.stats["digest"]] + ([extra] if extra else [])
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(root) / "sft" / key
+def sft_checkpoint_dir(config: SFTConfig, data: Prepared, out_dir: Path, extra: dict | None = None) -> Path:
+    """The SFT-family checkpoint folder, keyed by the config, the data and `extra` (what else defines the task)."""
+    return checkpoint_dir(config, "sft_", out_dir, [data.stats["digest"]] + ([extra] if extra else []))
 
 
 def _datasets(config: SFTConfig, data: Prepared, tokenizer: Any) -> tuple[Any, Any, dict]:
@@ -121,7 +88,7 @@ def train_sft(
         tokenizer,
         train_ds,
         eval_ds,
-        checkpoint_dir(config, data, out_dir),
+        sft_checkpoint_dir(config, data, out_dir),
         out_dir,
         describe=describe,
         counts=counts,
@@ -205,13 +172,13 @@ def fit(
         "initial_eval_loss": initial,
         "eval_loss": final,
         "resumed_from": last,
-        "world_size": world_size(),
+        "world_size": rank_and_world()[1],
         "log_history": [h for h in trainer.state.log_history if "loss" in h],
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "zero_stage": zero_stage(trainer),
     }
     with full_parameters(trainer):  # every rank takes part in gathering ZeRO-3 shards; rank 0 writes
-        if rank() == 0:
+        if rank_and_world()[0] == 0:
             merged = trainer.model.merge_and_unload()
             save_model(merged, tokenizer, out_dir / "model")
             (out_dir / "training.json").write_text(json.dumps(record, indent=2))

@@ -30,7 +30,7 @@ from components.common.models import load_base_model, save_model
 from components.common.prepared import Prepared
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
-from components.train_sft.prompts import template_for, training_examples
+from components.recsys.prompts import template_for, training_examples
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

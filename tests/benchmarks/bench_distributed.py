@@ -1,5 +1,5 @@
 """Benchmark: the SFT step in one process vs 2 torchrun processes with plain DDP, DeepSpeed ZeRO-2 and ZeRO-3,
-through the step's own launch path (components.common.distributed.launch_training), same data and global batch.
+through the step's own launch path (components.common.launch.launcher.launch_training), same data and global batch.
 
 Reported per variant: wall seconds (process start, training, evaluation, saving), steps, final evaluation loss,
 and the ratio to one process. On a CPU machine this measures what the distributed machinery costs (gloo, ZeRO's
@@ -19,8 +19,8 @@ from report import report_training_rows
 
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
+from components.train_sft.body import run_sft
 from components.train_sft.config import SFTConfig
-from components.train_sft.launch import run_sft
 
 VARIANTS = {
     "1 process": {"sft_nproc": 1},

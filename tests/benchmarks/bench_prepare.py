@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.prepare_data.candidates import candidate_sets, seen_keys
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.encode import encode
 from components.prepare_data.readers import read_movielens_latest
 from components.prepare_data.splits import SPLIT_NAMES, Sequences, histories, split_rows
+from components.recsys.candidates import candidate_sets, seen_keys
 
 NEGATIVES = 19
 

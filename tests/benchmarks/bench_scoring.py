@@ -24,11 +24,11 @@ import torch
 
 from components.common.models import load_base_model
 from components.common.prepared import Prepared
-from components.evaluate.generative import TitleMatcher, generate_answers
-from components.evaluate.scoring import score_full, score_shared_prompt
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
-from components.train_sft.prompts import completion, split_examples, template_for
+from components.recsys.generative import TitleMatcher, generate_answers
+from components.recsys.prompts import completion, split_examples, template_for
+from components.recsys.scoring import score_full, score_shared_prompt
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ import mlflow
 import numpy as np
 
 from components.common.tracking import default_tracking_uri
-from pipelines import registry
-from pipelines.local import parse_overrides, pipeline_parameters, run_local
+from pipelines import catalog
+from pipelines.local import parse_overrides, run_local
 
 KEYS = ("hr_1", "hr_5", "hr_10", "ndcg_5", "ndcg_10", "mrr", "valid_ratio", "hallucination_rate", "avg_pop")
 
@@ -28,8 +28,8 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
-    entry = registry.get(args.pipeline)
-    seed_params = [name for name in pipeline_parameters(entry) if name == "seed" or name.endswith("_seed")]
+    entry = catalog.get(args.pipeline)
+    seed_params = [name for name in entry.table() if name == "seed" or name.endswith("_seed")]
     workdir = Path(args.workdir or Path(__file__).parent / "results" / f"{args.pipeline}-seeds")
     per_model: dict[str, list[dict]] = {}
     seconds = {}

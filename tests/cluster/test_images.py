@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.common.images import RUNTIME_IMAGE, TRAINING_IMAGE
 from pipelines.cli import main
-from pipelines.images import RUNTIME_IMAGE, TRAINING_IMAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "images").glob("*.Dockerfile"))
@@ -84,6 +84,22 @@ def test_compile_retargets_images(tmp_path: Path) -> None:
     assert images["exec-prepare-dataset"] == images["exec-train-sasrec"] == "registry.example/rt@sha256:" + "a" * 64
     assert RUNTIME_IMAGE not in images.values() and TRAINING_IMAGE not in images.values()
     assert main(["compile", "sft-rec", "-o", str(target)]) == 0  # without the flags: the defaults again
+    executors = next(yaml.safe_load_all(target.read_text()))["deploymentSpec"]["executors"]
+    assert executors["exec-train-sft"]["container"]["image"] == TRAINING_IMAGE
+
+
+def test_images_from_the_environment_are_read_by_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECFORGE_TRAINING_IMAGE", "registry.example/train:env")
+    target = tmp_path / "sft.yaml"
+    assert main(["compile", "sft-rec", "-o", str(target), "--gpus", "2", "--nodes", "2"]) == 0
+    docs = list(yaml.safe_load_all(target.read_text()))
+    executors = docs[0]["deploymentSpec"]["executors"]
+    assert executors["exec-train-sft"]["container"]["image"] == "registry.example/train:env"
+    assert executors["exec-prepare-dataset"]["container"]["image"] == RUNTIME_IMAGE
+    env = {e["name"]: e["value"] for e in executors["exec-train-sft"]["container"]["env"]}
+    assert env["RECFORGE_TRAINER_IMAGE"] == "registry.example/train:env"  # what its TrainJob nodes run
+    monkeypatch.delenv("RECFORGE_TRAINING_IMAGE")
+    assert main(["compile", "sft-rec", "-o", str(target)]) == 0
     executors = next(yaml.safe_load_all(target.read_text()))["deploymentSpec"]["executors"]
     assert executors["exec-train-sft"]["container"]["image"] == TRAINING_IMAGE
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from components.common.errors import ConfigError, RecforgeError
-from components.common.multinode import NodeJob, run_on_nodes
-from components.common.trainjob import TrainJobSpec, trainjob_body, trainjob_name, wait
+from components.common.launch.nodes import NodeJob, run_on_nodes
+from components.common.launch.trainjob import TrainJobSpec, trainjob_body, trainjob_name, wait
 from pipelines.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,10 +149,11 @@ def test_staging_through_the_workspace_runs_the_real_training(
     the step's inputs reach the nodes, rank 0 logs into the step's MLflow run, the model comes back."""
     import mlflow
 
+    from components.common.launch.launcher import ENTRY_MODULE, rank_arguments
     from components.prepare_data.config import PrepareConfig
     from components.prepare_data.core import prepare
     from components.train_sft.config import SFTConfig
-    from components.train_sft.launch import _args
+    from components.train_sft.trainer import train_sft
 
     prepare(PrepareConfig(), tmp_path / "prepared")
     config = SFTConfig(sft_max_examples=32, sft_eval_examples=8, sft_epochs=1.0, sft_batch_size=4,
@@ -181,15 +182,22 @@ def test_staging_through_the_workspace_runs_the_real_training(
     client = mlflow.MlflowClient(uri)
     step_run = client.create_run(client.create_experiment("recforge-sft-rec")).info.run_id
     job = NodeJob("sft", "0123456789abcdef", "sft-rec-xyz", 2, 2, "sft.sft_nodes")
-    inputs = {"config": config_path, "dataset": tmp_path / "prepared"}
+    inputs = {"config": config_path, "dataset_dir": tmp_path / "prepared"}
     out = tmp_path / "model-output"
-    spec = run_on_nodes("components.train_sft", job, inputs, out,
-                        lambda staged, o: _args(staged["config"], staged["dataset"], o), step_run,
+
+    def args_for(staged: dict, o: Path) -> list[str]:
+        return rank_arguments(train_sft, config, staged["config"], {"dataset_dir": staged["dataset_dir"]}, o)
+
+    spec = run_on_nodes(ENTRY_MODULE, job, inputs, out, args_for, step_run,
                         namespace="team-a", workspace=workspace, runner=trainer)  # fmt: skip
     assert ran == [spec] and spec.claim == "sft-rec-xyz-kfp-workspace" and spec.nodes == 2
     assert spec.gpus_per_node == 2 and "RECFORGE_GPU_TYPE" not in spec.env  # one GPU per process, not forwarded
     stage = workspace / "recforge" / spec.name
-    assert spec.args == ["--config", str(stage / "in" / "config"), "--dataset", str(stage / "in" / "dataset"),
+    assert spec.module == "components.common.launch"
+    assert spec.args == ["--trainer", "components.train_sft.trainer:train_sft",
+                         "--config-class", "components.train_sft.config:SFTConfig",
+                         "--config", str(stage / "in" / "config"),
+                         "--input", f"dataset_dir={stage / 'in' / 'dataset_dir'}",
                          "--out", str(stage / "out")]  # fmt: skip
     assert dict(spec.env)["RECFORGE_MLFLOW_RUN_ID"] == step_run and dict(spec.env)["MLFLOW_TRACKING_URI"] == uri
     record = json.loads((out / "training.json").read_text())

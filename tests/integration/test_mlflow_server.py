@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from pipelines import registry
+from pipelines import catalog
 from pipelines.local import run_local
 
 
@@ -62,7 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_pipeline_tracks_into_the_server(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
-    result = run_local(registry.get("prepare-data"), {"num_negatives": 4}, tmp_path / "runs")
+    result = run_local(catalog.get("prepare-data"), {"num_negatives": 4}, tmp_path / "runs")
     assert result.tracking_uri == server
     assert not (tmp_path / "runs" / "mlflow.db").exists()  # nothing tracked locally
 

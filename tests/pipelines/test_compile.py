@@ -12,13 +12,13 @@ import pytest
 import yaml
 from kfp import components
 
-from pipelines import registry
+from pipelines import catalog
 from pipelines.cli import main
 
 HEAVY = ("torch", "transformers", "trl", "peft", "diffusers", "deepspeed", "mlflow", "pyarrow", "numpy")
 
 
-@pytest.mark.parametrize("name", sorted(registry.PIPELINES))
+@pytest.mark.parametrize("name", sorted(catalog.PIPELINES))
 def test_compiles_and_loads_back(name: str, tmp_path: Path) -> None:
     target = tmp_path / f"{name}.yaml"
     assert main(["compile", name, "-o", str(target)]) == 0
@@ -29,12 +29,12 @@ def test_compiles_and_loads_back(name: str, tmp_path: Path) -> None:
     )  # every step reads MLFLOW_TRACKING_URI from the recforge-mlflow ConfigMap
     loaded = components.load_component_from_file(str(target))
     assert loaded.name == name
-    entry = registry.get(name)
+    entry = catalog.get(name)
     assert set(loaded.component_spec.inputs) == set(spec["root"]["inputDefinitions"]["parameters"])
     defaults = {k: v.get("defaultValue") for k, v in spec["root"]["inputDefinitions"]["parameters"].items()}
     for cls in entry.config_classes():
         for key, value in cls().to_params().items():
-            if key in entry.loop_params:
+            if key in entry.parameters.exclude:
                 assert key not in defaults
                 continue
             assert defaults[key] == value, f"{name}: parameter {key} default differs from {cls.__name__}"
@@ -44,9 +44,9 @@ def test_compiling_every_pipeline_imports_nothing_heavy(tmp_path: Path) -> None:
     code = (
         "import sys, json\n"
         "from pipelines.cli import main\n"
-        "from pipelines import registry\n"
+        "from pipelines import catalog\n"
         f"out = {str(tmp_path)!r}\n"
-        "for name in registry.PIPELINES: assert main(['compile', name, '-o', out + '/' + name + '.yaml']) == 0\n"
+        "for name in catalog.PIPELINES: assert main(['compile', name, '-o', out + '/' + name + '.yaml']) == 0\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -56,5 +56,5 @@ def test_compiling_every_pipeline_imports_nothing_heavy(tmp_path: Path) -> None:
 def test_pipeline_parameters_are_the_config_fields() -> None:
     from components.prepare_data.config import PrepareConfig
 
-    inputs = registry.get("prepare-data").load().component_spec.inputs
+    inputs = catalog.get("prepare-data").build().component_spec.inputs
     assert set(inputs) == {f.name for f in dataclasses.fields(PrepareConfig)}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines import registry
+from pipelines import catalog
 from pipelines.cli import main
 
 TRAINING = {"exec-train-sft", "exec-align-model"}
@@ -66,7 +66,7 @@ def test_gpus_go_on_the_training_executors_only(tmp_path: Path) -> None:
     assert not any(ex["container"].get("resources", {}).get("accelerator") for ex in executors.values())
 
 
-@pytest.mark.parametrize("name", sorted(registry.PIPELINES))
+@pytest.mark.parametrize("name", sorted(catalog.PIPELINES))
 def test_every_pipeline_accelerates_its_training_steps(name: str, tmp_path: Path) -> None:
     executors, platform = _compile(name, tmp_path / f"{name}.yaml", "--gpus", "2")
     counts = {n: int(ex["container"]["resources"]["accelerator"]["resourceCount"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 
 from components.common.tracking import default_tracking_uri
-from pipelines import registry
+from pipelines import catalog
 from pipelines.local import run_local
 
 REDUCED = {
@@ -22,7 +22,7 @@ REDUCED = {
 
 
 def test_ilora_and_lora_are_trained_evaluated_and_compared(tmp_path: Path) -> None:
-    run = run_local(registry.get("ilora"), REDUCED, tmp_path / "runs")
+    run = run_local(catalog.get("ilora"), REDUCED, tmp_path / "runs")
     client = mlflow.MlflowClient(default_tracking_uri(run.workdir))
     experiment = client.get_experiment_by_name("ilora").experiment_id
     steps = {

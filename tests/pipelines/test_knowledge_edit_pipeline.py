@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 
 from components.common.tracking import default_tracking_uri
-from pipelines import registry
+from pipelines import catalog
 from pipelines.local import run_local
 
 REDUCED = {
@@ -25,7 +25,7 @@ REDUCED = {
 
 
 def test_alphaedit_and_memit_edit_the_same_sequence_and_are_compared(tmp_path: Path) -> None:
-    run = run_local(registry.get("knowledge-edit"), REDUCED, tmp_path / "runs")
+    run = run_local(catalog.get("knowledge-edit"), REDUCED, tmp_path / "runs")
     client = mlflow.MlflowClient(default_tracking_uri(run.workdir))
     experiment = client.get_experiment_by_name("knowledge-edit").experiment_id
     steps = {

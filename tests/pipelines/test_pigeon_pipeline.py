@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from components.common.tracking import default_tracking_uri
-from pipelines import registry
+from pipelines import catalog
 from pipelines.local import run_local
 
 REDUCED = {
@@ -31,7 +31,7 @@ REDUCED = {
 
 
 def test_pigeon_trains_both_stages_and_compares_three_variants(tmp_path: Path) -> None:
-    run = run_local(registry.get("pigeon"), REDUCED, tmp_path / "runs")
+    run = run_local(catalog.get("pigeon"), REDUCED, tmp_path / "runs")
     client = mlflow.MlflowClient(default_tracking_uri(run.workdir))
     experiment = client.get_experiment_by_name("pigeon").experiment_id
     steps = {

@@ -14,7 +14,7 @@ import pytest
 from conftest import write_movielens_csv
 
 from components.common.tracking import default_tracking_uri
-from pipelines import registry
+from pipelines import catalog
 from pipelines.cli import main
 from pipelines.local import run_local
 
@@ -96,7 +96,7 @@ def test_lineage_prints_the_chain(movielens_run: tuple[Path, subprocess.Complete
 
 
 def test_lastfm_through_the_local_runner(tmp_path: Path) -> None:
-    result = run_local(registry.get("prepare-data"), {"dataset": "lastfm-hetrec-2k"}, tmp_path / "runs")
+    result = run_local(catalog.get("prepare-data"), {"dataset": "lastfm-hetrec-2k"}, tmp_path / "runs")
     prepared = Path(result.outputs["dataset"])
     assert pq.read_table(prepared / "social.parquet").num_rows == 25434
     assert result.metrics["users"] == 1892 and result.metrics["catalogue_items"] == 17632
@@ -147,4 +147,4 @@ def test_unknown_pipeline_and_list(capsys) -> None:
     )
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == list(registry.PIPELINES)
+    assert [line.split()[0] for line in lines] == list(catalog.PIPELINES)

@@ -9,7 +9,7 @@ import mlflow
 import pytest
 
 from components.common.tracking import default_tracking_uri
-from pipelines import registry
+from pipelines import catalog
 from pipelines.local import run_local
 
 REDUCED = {
@@ -23,7 +23,7 @@ REDUCED = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
-    return run_local(registry.get("realtime-icl"), REDUCED, tmp_path_factory.mktemp("icl") / "runs")
+    return run_local(catalog.get("realtime-icl"), REDUCED, tmp_path_factory.mktemp("icl") / "runs")
 
 
 def test_auc_per_window_for_every_model(run) -> None:
@@ -48,7 +48,7 @@ def test_auc_per_window_for_every_model(run) -> None:
 def test_a_scheduled_run_reuses_the_model_and_never_retrains(run, tmp_path: Path) -> None:
     models = Path(run.outputs["models"])
     again = run_local(
-        registry.get("realtime-icl"),
+        catalog.get("realtime-icl"),
         {**REDUCED, "icl_model_dir": str(models), "retrain": False, "as_of": "2018-06-01T00:00:00Z"},
         tmp_path / "runs",
     )

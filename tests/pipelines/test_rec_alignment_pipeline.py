@@ -9,7 +9,7 @@ import mlflow
 import pytest
 
 from components.common.tracking import default_tracking_uri
-from pipelines import registry
+from pipelines import catalog
 from pipelines.cli import main
 from pipelines.local import run_local
 
@@ -30,7 +30,7 @@ REDUCED = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
-    return run_local(registry.get("rec-alignment"), REDUCED, tmp_path_factory.mktemp("align") / "runs")
+    return run_local(catalog.get("rec-alignment"), REDUCED, tmp_path_factory.mktemp("align") / "runs")
 
 
 def test_every_loss_is_trained_evaluated_and_the_best_registered(run) -> None:

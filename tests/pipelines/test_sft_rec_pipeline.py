@@ -8,7 +8,7 @@ import mlflow
 import pytest
 
 from components.common.tracking import default_tracking_uri
-from pipelines import registry
+from pipelines import catalog
 from pipelines.local import run_local
 
 REDUCED = {
@@ -25,7 +25,7 @@ KEYS = {"hr_1", "hr_5", "hr_10", "ndcg_5", "ndcg_10", "mrr", "valid_ratio", "hal
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
-    return run_local(registry.get("sft-rec"), REDUCED, tmp_path_factory.mktemp("sftrec") / "runs")
+    return run_local(catalog.get("sft-rec"), REDUCED, tmp_path_factory.mktemp("sftrec") / "runs")
 
 
 def test_every_model_is_evaluated_and_tracked(run) -> None:

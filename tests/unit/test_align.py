@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from components.align.body import run_alignment
 from components.align.config import AlignConfig, loss_hparams
-from components.align.logps import completion_logps, pack
-from components.align.track import run_alignment
 from components.align.trainer import EMA_FILE, MarginEMA, train_alignment
 from components.common.errors import ConfigError
 from components.common.tiny import build_model, build_tokenizer
+from components.recsys.logps import completion_logps, pack
 from pipelines.checks import check_losses
 
 FAST = {"align_batch_size": 4, "align_lr": 2e-3}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from components.common.errors import DataError
-from components.prepare_data.candidates import candidate_sets, sample_negatives, seen_keys
+from components.recsys.candidates import candidate_sets, sample_negatives, seen_keys
 
 
 def _world(seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:

@@ -18,7 +18,7 @@ from components.evaluate.config import EvalConfig
 from components.evaluate.core import evaluate
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
-from components.train_baseline.popularity import save_popularity, train_popularity
+from components.recsys.popularity import save_popularity, train_popularity
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import torch
 
 from components.common.tiny import build_model, build_tokenizer
 from components.evaluate.bias import bias_metrics
-from components.evaluate.generative import TitleMatcher, generate_answers, generative_metrics, normalise_title
-from components.evaluate.report import random_ranking, render_comparison
-from components.evaluate.scoring import score_full, score_shared_prompt
+from components.recsys.comparison import random_ranking, render_comparison
+from components.recsys.generative import TitleMatcher, generate_answers, generative_metrics, normalise_title
+from components.recsys.scoring import score_full, score_shared_prompt
 
 TITLES = ["Toy Story (1995)", "Matrix, The (1999)", "Amélie (2001)", "Heat (1995)", "Up", "Heat (1986)"]
 

@@ -64,12 +64,12 @@ def test_ruff_lint_and_format_are_clean() -> None:
 
 
 def test_readme_documents_every_pipeline_parameter() -> None:
-    from pipelines import registry
+    from pipelines import catalog
 
     readme = (ROOT / "README.md").read_text()
-    for entry in registry.PIPELINES.values():
+    for entry in catalog.PIPELINES.values():
         assert f"`{entry.name}`" in readme, entry.name
         for cls in entry.config_classes():
             for name in cls.docs():
-                if name not in entry.loop_params:
+                if name not in entry.parameters.exclude:
                     assert f"| {name} |" in readme, f"README lacks parameter {name} of {entry.name}"

@@ -12,11 +12,12 @@ from peft import LoraConfig, get_peft_model
 from components.common.errors import ConfigError, DataError
 from components.common.prepared import Prepared
 from components.common.tiny import build_model, build_tokenizer
-from components.train_baseline.sasrec import load_sasrec
+from components.recsys.ilora import ILoRAModel, MoELoRALinear
+from components.recsys.ilora_config import ILoRAConfig
+from components.recsys.ilora_format import load_ilora, sequence_representations
+from components.recsys.sasrec import load_sasrec
 from components.train_sft.config import SFTConfig
-from components.train_sft.ilora import ILoRAModel, MoELoRALinear
-from components.train_sft.ilora_config import ILoRAConfig
-from components.train_sft.ilora_trainer import load_ilora, sequence_representations, train_ilora
+from components.train_sft.ilora_trainer import train_ilora
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

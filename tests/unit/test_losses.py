@@ -148,3 +148,15 @@ def test_unknown_loss_name() -> None:
         get_loss("kto")
     with pytest.raises(ConfigError, match="a completion has no tokens"):
         LOSSES["simpo"].fn(**{**_batch(), "chosen_lengths": torch.zeros(16, dtype=torch.long)})
+
+
+def test_hyperparameter_defaults_are_the_papers_read_from_the_loss_signatures() -> None:
+    # DPO beta 0.1; IPO tau 0.1; SimPO beta 2.5, gamma/beta 0.1 -> gamma 0.25; alpha-DPO beta 2.5, gamma 0.375,
+    # alpha 0.05 (its Llama-3 setting); RosePO beta 0.1 (method notes). Per-pair inputs are not hyper-parameters.
+    assert {name: spec.defaults for name, spec in LOSSES.items()} == {
+        "dpo": {"beta": 0.1},
+        "ipo": {"tau": 0.1},
+        "simpo": {"beta": 2.5, "gamma": 0.25},
+        "alpha_dpo": {"beta": 2.5, "gamma": 0.375, "alpha": 0.05},
+        "rosepo": {"beta": 0.1},
+    }

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from components.evaluate.metrics import hit_ratio_at_k, mrr, ndcg_at_k, ranking_metrics, ranks_from_scores
+from components.recsys.metrics import hit_ratio_at_k, mrr, ndcg_at_k, ranking_metrics, ranks_from_scores
 
 
 def test_hand_computed() -> None:

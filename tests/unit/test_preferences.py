@@ -13,8 +13,8 @@ from components.build_preferences.config import PreferenceConfig, parse_mix
 from components.build_preferences.core import choose_rejected, near_duplicate
 from components.common.errors import ConfigError
 from components.common.prepared import Prepared
-from components.train_baseline.sasrec import load_sasrec, preference_probabilities
-from components.train_sft.prompts import Examples
+from components.recsys.prompts import Examples
+from components.recsys.sasrec import load_sasrec, preference_probabilities
 
 
 def test_pairs_have_every_strategy_and_valid_epsilon(preference_world: dict[str, Path]) -> None:

@@ -11,11 +11,11 @@ from sklearn.metrics import roc_auc_score
 
 from components.common.errors import ConfigError, DataError
 from components.common.prepared import Prepared
-from components.evaluate.metrics import auc, uauc
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
-from components.train_sft.icl_config import ICLConfig, effective_as_of, parse_as_of
-from components.train_sft.recicl import UserTimeline, build_samples, time_boundaries, window_queries
+from components.recsys.icl_config import ICLConfig, effective_as_of, parse_as_of
+from components.recsys.metrics import auc, uauc
+from components.recsys.recicl import UserTimeline, build_samples, time_boundaries, window_queries
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from components.common.prepared import Prepared
-from components.evaluate.metrics import hit_ratio_at_k, ranks_from_scores
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
-from components.train_baseline.config import SASRecConfig
-from components.train_baseline.popularity import train_popularity
-from components.train_baseline.sasrec import (
+from components.recsys.metrics import hit_ratio_at_k, ranks_from_scores
+from components.recsys.popularity import train_popularity
+from components.recsys.sasrec import (
     SASRec,
     load_sasrec,
     pad_histories,
@@ -23,8 +22,9 @@ from components.train_baseline.sasrec import (
     representations,
     save_sasrec,
     score_split,
-    train_sasrec,
 )
+from components.train_baseline.config import SASRecConfig
+from components.train_baseline.sasrec import train_sasrec
 
 
 @pytest.fixture(scope="module")

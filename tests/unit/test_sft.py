@@ -12,9 +12,9 @@ from components.common.errors import ConfigError
 from components.common.prepared import Prepared
 from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
+from components.recsys.prompts import check_template, render, template_for, training_examples
+from components.train_sft.body import run_sft
 from components.train_sft.config import SFTConfig
-from components.train_sft.launch import run_sft
-from components.train_sft.prompts import check_template, render, template_for, training_examples
 from components.train_sft.trainer import train_sft
 
 SMALL = {
@@ -152,7 +152,7 @@ def _text_loss(model_dir: Path, data: Prepared) -> float:
 
 def test_long_prompts_lose_their_oldest_history_not_the_answer(data: Prepared) -> None:
     from components.common.tiny import build_tokenizer
-    from components.train_sft.prompts import fit_to_length, split_examples
+    from components.recsys.prompts import fit_to_length, split_examples
 
     tokenizer = build_tokenizer(data.titles, vocab_size=512)
     template = template_for("movielens-latest-small")

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from components.common.errors import ConfigError, DataError
 from components.common.prepared import Prepared
+from components.recsys.icl_config import ICLConfig, parse_as_of
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +129,10 @@ def window_queries(timeline: UserTimeline, bounds: np.ndarray, window: int, limi
     if limit and len(inside) > limit:
         inside = np.sort(np.random.default_rng([seed, window]).choice(inside, limit, replace=False))
     return inside
+
+
+def windows(data: Prepared, icl: ICLConfig) -> tuple[UserTimeline, np.ndarray]:
+    """The liked-interaction timeline and the window boundaries (window 0 is training) under `icl`."""
+    timeline = UserTimeline.load(data, icl.icl_like_threshold)
+    bounds = time_boundaries(timeline.timestamp, icl.icl_train_fraction, icl.icl_windows, parse_as_of(icl.as_of))
+    return timeline, bounds

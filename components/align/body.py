@@ -1,4 +1,5 @@
-"""What the alignment step records in MLflow: inputs, held-out pair metrics before and after, the model."""
+"""The alignment step's body: launch the training (this process, torchrun or a TrainJob; components/common/launch)
+and record in MLflow the inputs, held-out pair metrics before and after, and the model."""
 
 from __future__ import annotations
 
@@ -9,11 +10,8 @@ import mlflow
 
 from components.align.config import AlignConfig
 from components.common import tracking
-from components.common.distributed import launch_training
-
-
-def align_args(config_path: Path, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path) -> list[str]:
-    return ["--config", str(config_path), "--prefs", str(prefs_dir), "--sft", str(sft_dir), "--out", str(out_dir)]
+from components.common.launch.launcher import launch_training
+from components.common.launch.nodes import NodeJob
 
 
 def run_alignment(
@@ -26,18 +24,17 @@ def run_alignment(
     kfp_run_id: str = "",
     kfp_job_name: str = "",
 ) -> dict:
-    """In this process; under torchrun with `align_nproc > 1` or DeepSpeed; as a TrainJob with `align_nodes > 1`.
-    Returns the training record."""
+    """Train where `align_nproc`, `align_nodes` and `align_deepspeed` say; returns the training record."""
     from components.align.trainer import train_alignment
 
+    job = NodeJob(
+        f"align-{config.align_loss}", kfp_run_id, kfp_job_name, config.align_nodes, config.align_nproc,
+        "align.align_nodes",
+    )  # fmt: skip
+    inputs = {"prefs_dir": Path(prefs_dir), "sft_dir": Path(sft_dir)}
     return launch_training(
-        "components.align", config, nproc=config.align_nproc, nodes=config.align_nodes,
-        deepspeed=config.align_deepspeed, inputs={"prefs": Path(prefs_dir), "sft": Path(sft_dir)},
-        out_dir=Path(out_dir),
-        args_for=lambda staged, out: align_args(staged["config"], staged["prefs"], staged["sft"], out),
-        in_process=lambda: train_alignment(config, prefs_dir, sft_dir, out_dir, mlflow_run_id=mlflow_run_id),
-        job=(f"align-{config.align_loss}", kfp_run_id, kfp_job_name, "align.align_nodes"),
-        mlflow_run_id=mlflow_run_id,
+        train_alignment, config, inputs, Path(out_dir), job,
+        deepspeed=config.align_deepspeed, mlflow_run_id=mlflow_run_id,
     )  # fmt: skip
 
 

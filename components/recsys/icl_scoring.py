@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from components.evaluate.scoring import pad
+from components.recsys.scoring import pad
 
 
 def yes_token(tokenizer: Any) -> int:

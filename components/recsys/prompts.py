@@ -17,7 +17,7 @@ import numpy as np
 
 from components.common.errors import ConfigError
 from components.common.prepared import Prepared, SplitArrays
-from components.prepare_data.candidates import candidate_sets, seen_keys
+from components.recsys.candidates import candidate_sets, seen_keys
 
 TEMPLATES = {
     "movie": (

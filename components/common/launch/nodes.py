@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.common import trainjob
-from components.common.distributed import RUN_ID_ENV
 from components.common.errors import ConfigError, RecforgeError
+from components.common.images import TRAINING_IMAGE
+from components.common.launch import trainjob
+from components.common.launch.ranks import RUN_ID_ENV
 
 log = logging.getLogger(__name__)
 WORKSPACE = "/kfp-workspace"
@@ -82,8 +83,6 @@ def run_on_nodes(
     env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED) and k not in (IMAGE_ENV, GPU_TYPE_ENV)}
     if mlflow_run_id:
         env[RUN_ID_ENV] = mlflow_run_id
-    from pipelines.images import TRAINING_IMAGE
-
     gpu_type = os.environ.get(GPU_TYPE_ENV)  # set on the step by `--gpus`: one GPU per process on every node
     spec = trainjob.TrainJobSpec(
         name=name,

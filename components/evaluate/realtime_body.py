@@ -10,7 +10,7 @@ import mlflow
 
 from components.common import tracking
 from components.evaluate.realtime import evaluate_realtime
-from components.train_sft.icl_config import ICLConfig, effective_as_of
+from components.recsys.icl_config import ICLConfig, effective_as_of
 
 
 def realtime_and_track(

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from components.evaluate.scoring import pad
+from components.recsys.scoring import pad
 
 
 def pack(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int, max_length: int) -> dict:

@@ -9,8 +9,8 @@ import mlflow
 
 from components.common import tracking
 from components.common.prepared import Prepared
+from components.recsys.popularity import save_popularity, train_popularity
 from components.train_baseline.config import SASRecConfig
-from components.train_baseline.popularity import save_popularity, train_popularity
 
 
 def popularity_and_track(dataset_dir: str | Path, out_dir: str | Path) -> dict:
@@ -25,7 +25,8 @@ def popularity_and_track(dataset_dir: str | Path, out_dir: str | Path) -> dict:
 def sasrec_and_track(config: SASRecConfig, dataset_dir: str | Path, out_dir: str | Path) -> dict:
     import torch
 
-    from components.train_baseline.sasrec import save_sasrec, train_sasrec
+    from components.recsys.sasrec import save_sasrec
+    from components.train_baseline.sasrec import train_sasrec
 
     tracking.log_prepared(dataset_dir, context="training")
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -1,4 +1,5 @@
-"""What the SFT step records in MLflow: the prepared input, the training summary, the model output."""
+"""The SFT step's body: launch the training (this process, torchrun or a TrainJob; components/common/launch) and
+record in MLflow the prepared input, the training summary and the model output."""
 
 from __future__ import annotations
 
@@ -7,8 +8,28 @@ from pathlib import Path
 import mlflow
 
 from components.common import tracking
+from components.common.launch.launcher import launch_training
+from components.common.launch.nodes import NodeJob
 from components.train_sft.config import SFTConfig
-from components.train_sft.launch import run_sft
+
+
+def run_sft(
+    config: SFTConfig,
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    mlflow_run_id: str | None = None,
+    *,
+    kfp_run_id: str = "",
+    kfp_job_name: str = "",
+) -> dict:
+    """Train where `sft_nproc`, `sft_nodes` and `sft_deepspeed` say; returns the training record."""
+    from components.train_sft.trainer import train_sft
+
+    job = NodeJob("sft", kfp_run_id, kfp_job_name, config.sft_nodes, config.sft_nproc, "sft.sft_nodes")
+    return launch_training(
+        train_sft, config, {"dataset_dir": Path(dataset_dir)}, Path(out_dir), job,
+        deepspeed=config.sft_deepspeed, mlflow_run_id=mlflow_run_id,
+    )  # fmt: skip
 
 
 def sft_and_track(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, kfp_job_name: str = "") -> dict:

@@ -11,7 +11,7 @@ import mlflow
 from components.common import tracking
 from components.evaluate.config import EvalConfig
 from components.evaluate.core import evaluate
-from components.evaluate.report import load_results, render_comparison
+from components.recsys.comparison import load_results, render_comparison
 
 
 def evaluate_and_track(

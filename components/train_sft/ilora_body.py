@@ -1,27 +1,30 @@
-"""What the iLoRA training step records in MLflow: inputs, adapter size, losses, the model folder."""
+"""The iLoRA training step's body: what it records in MLflow, inputs, adapter size, losses, the model folder."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import mlflow
 
 from components.common import tracking
+from components.recsys.ilora_config import ILoRAConfig
 from components.train_sft.config import SFTConfig
-from components.train_sft.ilora_config import ILoRAConfig
 from components.train_sft.ilora_trainer import train_ilora
 
 
 def ilora_and_track(
-    params: dict, dataset_dir: str | Path, sasrec_dir: str | Path, out_dir: str | Path, experts: int
+    sft: SFTConfig,
+    ilora: ILoRAConfig,
+    dataset_dir: str | Path,
+    sasrec_dir: str | Path,
+    out_dir: str | Path,
+    experts: int,
 ) -> dict:
     """Train with `experts` experts (1: plain LoRA of the same total rank); the step's tag names which."""
-    sft = SFTConfig.from_params(params, ignore_unknown=True)
     sft.require_one_process("iLoRA")
-    ilora = ILoRAConfig.from_params(
-        {**{k: v for k, v in params.items() if k.startswith("ilora_")}, "ilora_experts": experts}
-    )
-    mlflow.log_params({**sft.to_params(), "ilora_experts_used": experts})
+    ilora = dataclasses.replace(ilora, ilora_experts=experts)
+    mlflow.log_param("ilora_experts_used", experts)
     tracking.log_prepared(dataset_dir, context="training")
     tracking.log_model_input("sasrec-encoder", sasrec_dir)
     record = train_ilora(sft, ilora, dataset_dir, sasrec_dir, out_dir, mlflow_run_id=mlflow.active_run().info.run_id)

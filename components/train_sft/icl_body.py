@@ -1,4 +1,5 @@
-"""What the RecICL training steps record in MLflow: inputs, the time windows, each model trained or reused."""
+"""The RecICL training steps' bodies: what they record in MLflow, inputs, the time windows, each model trained
+or reused."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import mlflow
 
 from components.common import tracking
 from components.common.atomic import atomic_dir
+from components.recsys.icl_config import ICLConfig, effective_as_of, parse_as_of
 from components.train_sft.config import SFTConfig
-from components.train_sft.icl_config import ICLConfig, effective_as_of, parse_as_of
 from components.train_sft.icl_core import reuse_model, train_icl
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,9 @@ def retrain_and_track(
 
 
 def train_icl_step(
-    params: dict, dataset_dir: str | Path, out_dir: str | Path, schedule_time: str, upper_bound: bool
+    sft: SFTConfig, icl: ICLConfig, dataset_dir: str | Path, out_dir: str | Path, schedule_time: str, upper_bound: bool
 ) -> dict:
-    """The KFP step body: split the flat parameters into the SFT and ICL configs, then train."""
-    sft = SFTConfig.from_params(params, ignore_unknown=True)
+    """The KFP step body: RecICL and its SFT baseline, or with `upper_bound` the per-window retrained models."""
     sft.require_one_process("RecICL")
-    icl = ICLConfig.from_params(params, ignore_unknown=True)
-    mlflow.log_params(sft.to_params())
     body = retrain_and_track if upper_bound else recicl_and_track
     return body(sft, icl, dataset_dir, out_dir, schedule_time)

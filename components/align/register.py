@@ -15,7 +15,7 @@ import mlflow
 
 from components.common.atomic import atomic_file
 from components.common.errors import DataError
-from components.evaluate.report import load_results, render_comparison
+from components.recsys.comparison import load_results, render_comparison
 
 LINEAGE_FILE = "lineage.json"
 
