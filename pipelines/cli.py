@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir", default=DEFAULT_WORKDIR, help=f"where outputs go (default ./{DEFAULT_WORKDIR})")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
 
+    models = sub.add_parser("models", help="the model presets and whether each is cached; `prepare NAME` caches one")
+    models_sub = models.add_subparsers(dest="models_command")
+    prep = models_sub.add_parser("prepare", help="fetch and convert a pretrained preset into the model cache")
+    prep.add_argument("preset")
+
     lin = sub.add_parser(
         "lineage", help="print the chain from raw source to outputs of an MLflow run or a registered model"
     )
@@ -226,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
             _runs(args)
         elif args.command == "run":
             _run(args)
+        elif args.command == "models":
+            from pipelines import models
+
+            if args.models_command == "prepare":
+                models.prepare_preset(args.preset)
+            else:
+                models.show()
         elif args.command == "lineage":
             _lineage(args.run_id, args.workdir)
     except RecforgeError as exc:

@@ -1,4 +1,5 @@
-"""Resolving `base_model`: a preset built from config (`tiny` by default), a local directory, or a hub id.
+"""Resolving `base_model`: a preset built from config (`tiny` by default), a pretrained preset from recforge's model
+cache (`smollm2-135m`, prepared on first use; components/common/pretrained.py), a local directory, or a hub id.
 
 Local directories (a PVC on the cluster) and hub ids load with transformers' `from_pretrained`; hub ids need
 internet or a populated HF cache, and fail with one clear line when `HF_HUB_OFFLINE=1` and nothing is cached.
@@ -13,15 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from components.common.errors import ConfigError
+from components.common.pretrained import PRETRAINED
+from components.common.pretrained import resolve as resolve_pretrained
 from components.common.tiny import PRESETS, build_model, build_tokenizer
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 def model_kind(base_model: str) -> str:
-    """'preset', 'directory' or 'hub' for a valid `base_model`; ConfigError otherwise."""
+    """'preset', 'pretrained', 'directory' or 'hub' for a valid `base_model`; ConfigError otherwise."""
     if base_model in PRESETS:
         return "preset"
+    if base_model in PRETRAINED:
+        return "pretrained"
     path = Path(base_model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -36,7 +41,8 @@ def model_kind(base_model: str) -> str:
         return "hub"
     raise ConfigError(
         "base_model",
-        f"{base_model!r} is not a preset ({', '.join(PRESETS)}), an existing directory or a hub id (org/name)",
+        f"{base_model!r} is not a preset ({', '.join([*PRESETS, *PRETRAINED])}), an existing directory or a hub id"
+        " (org/name)",
     )
 
 
@@ -63,12 +69,14 @@ def load_base_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-    source = str(Path(base_model).expanduser()) if kind == "directory" else base_model
+    local = kind != "hub"
+    if kind == "pretrained":
+        source = str(resolve_pretrained(base_model))
+    else:
+        source = str(Path(base_model).expanduser()) if local else base_model
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=kind == "directory" or offline)
-        model = AutoModelForCausalLM.from_pretrained(
-            source, local_files_only=kind == "directory" or offline, dtype=dtype
-        )
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local or offline)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local or offline, dtype=dtype)
     except OSError as exc:
         hint = " and HF_HUB_OFFLINE=1 forbids a download" if offline and kind == "hub" else ""
         raise ConfigError("base_model", f"cannot load {base_model!r}{hint}: {str(exc).splitlines()[0]}") from None
