@@ -31,7 +31,7 @@ from components.build_preferences.config import STRATEGIES, PreferenceConfig, pa
 from components.common.atomic import atomic_dir
 from components.common.prepared import Prepared
 from components.recsys.popularity import train_popularity
-from components.recsys.prompts import Examples, completion, split_examples, training_examples
+from components.recsys.prompts import Examples, in_chat, split_examples, training_examples
 
 log = logging.getLogger(__name__)
 NUM_NEGATIVES = 19
@@ -97,11 +97,11 @@ def choose_rejected(
         else:  # hallucination
             answer = generations.get(i, "").strip()
             if answer and answer not in catalogue and answer != titles[target]:
-                texts.append(completion(answer))
+                texts.append(examples.answer(answer))
                 continue
-            texts.append(completion(near_duplicate(titles[int(rng.choice(wrong))], catalogue, rng)))
+            texts.append(examples.answer(near_duplicate(titles[int(rng.choice(wrong))], catalogue, rng)))
             continue
-        texts.append(completion(titles[items[i]]))
+        texts.append(examples.answer(titles[items[i]]))
     return texts, items
 
 
@@ -117,7 +117,7 @@ def _sft_signals(
     hard = np.flatnonzero(strategy == "self_hard")
     if len(hard):
         scores = np.zeros(examples.candidates.shape)
-        texts = [[completion(titles[c]) for c in examples.candidates[i]] for i in hard]
+        texts = [[examples.answer(titles[c]) for c in examples.candidates[i]] for i in hard]
         scores[hard] = score_shared_prompt(model, tokenizer, [examples.prompts[i] for i in hard], texts)
     generations: dict[int, str] = {}
     halluc = np.flatnonzero(strategy == "hallucination")
@@ -198,6 +198,11 @@ def build_preferences(
         )
     )
     held_out = split_examples(data, valid, template, history_len, rows)
+    if info.get("chat"):  # the SFT model was tuned on chat turns: its pairs are chat turns too
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(sft_dir / "model", local_files_only=True)
+        train, held_out = in_chat(train, tokenizer), in_chat(held_out, tokenizer)
     train_table, train_summary = _pairs(train, config, data, sft_dir, sasrec_dir, config.pref_seed)
     eval_table, eval_summary = _pairs(held_out, config, data, sft_dir, sasrec_dir, config.pref_seed + 2)
     stats = {

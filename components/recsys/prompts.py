@@ -4,10 +4,15 @@ Prompt (LLaRA's text-only form, Liao et al. 2024): "This user has watched <t1>, 
 Please predict the next movie this user will watch. Choose the answer from the following 20 movie titles:
 <c1>, ..., <c20>. Answer:" with completion " <target title>" (TRL appends the end-of-sequence token).
 Nouns and verbs follow the dataset's domain; templates are configurable with {history}, {candidates}, {n}.
+
+A model with a chat template (a pretrained instruct model such as SmolLM2-135M-Instruct) gets the same prompt as
+the user's turn, ending where the assistant's turn starts, and answers with the bare title (`in_chat`), unless the
+template is overridden; the model folder records which format it was trained in (`model.json` "chat").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,8 +66,20 @@ def render(template: str, titles: Sequence[str], history: Sequence[int], candida
     )
 
 
-def completion(title: str) -> str:
-    return " " + title
+def completion(title: str, chat: bool = False) -> str:
+    """The answer text after a prompt: " <title>" after a plain prompt, the bare title as a chat assistant turn."""
+    return title if chat else " " + title
+
+
+def uses_chat(tokenizer: Any, template_override: str = "") -> bool:
+    """Whether prompts go through the tokenizer's chat template: it has one and the prompt template is the default."""
+    return bool(getattr(tokenizer, "chat_template", None)) and not template_override
+
+
+def chat_prompt(tokenizer: Any, text: str) -> str:
+    """`text` as the user's turn of the model's chat template, up to where the assistant's answer starts."""
+    turn = [{"role": "user", "content": text}]
+    return tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
 
 
 @dataclass
@@ -75,6 +92,21 @@ class Examples:
     targets: np.ndarray  # (n,)
     candidates: np.ndarray  # (n, n_candidates)
     histories: list[np.ndarray]  # the history items each prompt names, oldest first
+    chat: bool = False  # prompts are chat turns (see `in_chat`)
+
+    def answer(self, title: str) -> str:
+        """The completion text of `title` in these examples' format."""
+        return completion(title, self.chat)
+
+
+def in_chat(examples: Examples, tokenizer: Any) -> Examples:
+    """The same examples as chat turns: each prompt as the user's message, each completion the bare title."""
+    return dataclasses.replace(
+        examples,
+        prompts=[chat_prompt(tokenizer, p) for p in examples.prompts],
+        completions=[c.removeprefix(" ") for c in examples.completions],
+        chat=True,
+    )
 
 
 def fit_to_length(
@@ -88,6 +120,8 @@ def fit_to_length(
         while len(tokenizer(prompt + answer, add_special_tokens=False).input_ids) + 1 > max_length and len(history) > 1:
             history = history[1:]
             prompt = render(template, titles, history, examples.candidates[i])
+            if examples.chat:
+                prompt = chat_prompt(tokenizer, prompt)
         if len(history) < len(examples.histories[i]):
             examples.prompts[i], examples.histories[i] = prompt, history
             shortened += 1

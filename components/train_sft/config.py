@@ -34,7 +34,9 @@ class SFTConfig(StepConfig):
     lora_alpha: int = setting(32, "LoRA alpha")
     lora_dropout: float = setting(0.1, "LoRA dropout")
     lora_targets: str = setting("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", "LoRA target modules")
-    sft_train_embeddings: bool = setting(True, "also train embeddings and output head (needed by the tiny preset)")
+    sft_train_embeddings: bool = setting(
+        True, "also train embeddings and output head (needed by the tiny preset; off by itself for pretrained models)"
+    )
     sft_vocab_size: int = setting(4096, "tokenizer size of a preset built from the catalogue")
     sft_seed: int = setting(42, "seed of the model, example sampling and training order")
     sft_nproc: int = setting(1, "training processes; >1 launches torchrun (gloo on CPU)")
@@ -63,6 +65,14 @@ class SFTConfig(StepConfig):
             from components.recsys.prompts import check_template
 
             check_template(self.sft_template, "sft.sft_template")
+
+    @property
+    def train_embeddings(self) -> bool:
+        """`sft_train_embeddings` where it makes sense: a preset built from a config has a new vocabulary whose
+        embeddings must learn; a pretrained model (or a saved one) keeps its embeddings frozen under LoRA."""
+        from components.common.tiny import PRESETS
+
+        return self.sft_train_embeddings and self.base_model in PRESETS
 
     def require_one_process(self, method: str) -> None:
         """For trainers that run in one process (iLoRA, RecICL): refuse the distributed settings they would ignore."""

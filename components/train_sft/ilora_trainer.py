@@ -142,7 +142,7 @@ def train_ilora(
         sft.base_model, corpus=data.titles, seed=sft.sft_seed, vocab_size=sft.sft_vocab_size
     )
     torch.manual_seed(sft.sft_seed)
-    model = build_ilora(base, tokenizer, ilora, sasrec, sft.sft_train_embeddings)
+    model = build_ilora(base, tokenizer, ilora, sasrec, sft.train_embeddings)
     hybrid = ilora.ilora_prompt == "hybrid"
     from datasets import Dataset
 

