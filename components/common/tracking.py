@@ -224,3 +224,23 @@ def write_lineage_and_log_output(model_dir: str | Path, name: str = "model") -> 
 def log_model_input(name: str, model_dir: str | Path) -> None:
     """Log a model folder a step reads, by digest, so lineage links it to the run that produced it."""
     log_dataset(name, str(Path(model_dir).resolve()), digest_of(model_dir), context="model")
+
+
+def log_base_model(base_model: str) -> None:
+    """Record the step's base model: a pretrained preset is prepared here, once, before any training process starts
+    (torchrun ranks then find it cached), and logged as a model input with its digest and source; presets built from
+    a config and other references are logged as a tag only."""
+    from components.common.models import model_kind
+
+    mlflow = _mlflow()
+    kind = model_kind(base_model)
+    mlflow.set_tags({"recforge.base_model": base_model, "recforge.base_model_kind": kind})
+    if kind == "pretrained":
+        from components.common.pretrained import PRETRAINED, resolve
+
+        folder = resolve(base_model)
+        preset = PRETRAINED[base_model]
+        tags = {"preset": base_model, "source": preset.source, "gguf_sha256": preset.sha256}
+        log_dataset("base-model", str(folder), digest_of(folder), context="model", tags=tags)
+    elif kind == "directory":
+        log_model_input("base-model", base_model)

@@ -17,6 +17,7 @@ from components.edit_knowledge.report import markdown, plot, read_curves
 
 def fact_model_and_track(config: FactConfig, dataset_dir: str, model_out: str, facts_out: str) -> dict:
     tracking.log_prepared(dataset_dir, context="training")
+    tracking.log_base_model(config.base_model)
     record = core.build_fact_model(config, dataset_dir, model_out, facts_out)
     for epoch, loss in enumerate(record.pop("loss_curve")):
         mlflow.log_metric("fact_loss", loss, step=epoch + 1)

@@ -34,6 +34,7 @@ def run_sft(
 
 def sft_and_track(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, kfp_job_name: str = "") -> dict:
     tracking.log_prepared(dataset_dir, context="training")
+    tracking.log_base_model(config.base_model)
     run = mlflow.active_run()
     record = run_sft(
         config, dataset_dir, out_dir, mlflow_run_id=run.info.run_id,

@@ -23,6 +23,7 @@ def recicl_and_track(
 ) -> dict:
     """Train (or reuse) the RecICL model and the plain SFT baseline on the training window: out/recicl, out/sft."""
     tracking.log_prepared(dataset_dir, context="training")
+    tracking.log_base_model(sft.base_model)
     icl = effective_as_of(icl, schedule_time)
     mlflow.log_param("effective_as_of", str(parse_as_of(icl.as_of)) if icl.as_of else "all data")  # Unix seconds
     run_id = mlflow.active_run().info.run_id
@@ -51,6 +52,7 @@ def retrain_and_track(
 ) -> dict:
     """The upper bound: one RecICL model per later window, trained on all data before it (out/window-<w>)."""
     tracking.log_prepared(dataset_dir, context="training")
+    tracking.log_base_model(sft.base_model)
     icl = effective_as_of(icl, schedule_time)
     run_id = mlflow.active_run().info.run_id
     trained = []

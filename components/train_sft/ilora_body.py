@@ -26,6 +26,7 @@ def ilora_and_track(
     ilora = dataclasses.replace(ilora, ilora_experts=experts)
     mlflow.log_param("ilora_experts_used", experts)
     tracking.log_prepared(dataset_dir, context="training")
+    tracking.log_base_model(sft.base_model)
     tracking.log_model_input("sasrec-encoder", sasrec_dir)
     record = train_ilora(sft, ilora, dataset_dir, sasrec_dir, out_dir, mlflow_run_id=mlflow.active_run().info.run_id)
     mlflow.log_metrics({k: float(v) for k, v in record.items() if isinstance(v, int | float) and v is not None})

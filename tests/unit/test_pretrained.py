@@ -302,3 +302,29 @@ def test_pretrained_prompts_are_chat_turns_and_keep_their_embeddings() -> None:
     )
     assert SFTConfig(base_model="tiny").train_embeddings
     assert not SFTConfig(base_model="smollm2-135m").train_embeddings  # sft_train_embeddings=True by default
+
+
+def test_the_base_model_is_prepared_once_and_logged_as_a_run_input(registry: tuple, tmp_path: Path) -> None:
+    import mlflow
+
+    from components.common import tracking
+
+    preset, _ = registry
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run:
+            tracking.log_base_model(preset.name)
+            tracking.log_base_model("tiny")
+    finally:
+        mlflow.set_tracking_uri(None)
+    folder = pretrained.cached(preset.name)
+    assert folder is not None  # prepared by the step body, before any training process
+    logged = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run.info.run_id)
+    inputs = [
+        (i.dataset.name, i.dataset.digest, {t.key: t.value for t in i.tags}) for i in logged.inputs.dataset_inputs
+    ]
+    assert [(name, digest) for name, digest, _ in inputs] == [("base-model", tracking.digest_of(folder))]
+    assert inputs[0][2]["gguf_sha256"] == preset.sha256 and inputs[0][2]["mlflow.data.context"] == "model"
+    assert (
+        logged.data.tags["recforge.base_model"] == "tiny" and logged.data.tags["recforge.base_model_kind"] == "preset"
+    )
