@@ -46,10 +46,22 @@ def show() -> None:
 
 
 def prepare_preset(name: str) -> None:
-    from components.common.pretrained import get
-    from components.common.step import setup_logging
+    """Prepare one preset, its fetch and conversion reporting progress on stderr for the length of the call."""
+    import logging
+    import sys
 
-    setup_logging()  # the fetch and conversion report their progress
+    from components.common.pretrained import get
+
     preset = get(name)
-    folder = prepare(name, preset)
+    logger = logging.getLogger("components.common.pretrained")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        folder = prepare(name, preset)
+    finally:  # nothing of this call stays in the process's logging
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     print(f"{name}: ready in {folder}")
