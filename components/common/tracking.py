@@ -236,11 +236,14 @@ def log_base_model(base_model: str) -> None:
     kind = model_kind(base_model)
     mlflow.set_tags({"recforge.base_model": base_model, "recforge.base_model_kind": kind})
     if kind == "pretrained":
-        from components.common.pretrained import PRETRAINED, resolve
+        import json
+
+        from components.common.pretrained import MARKER, PRETRAINED, resolve
 
         folder = resolve(base_model)
         preset = PRETRAINED[base_model]
+        digest = json.loads((folder / MARKER).read_text())["digest"]  # of the converted files, taken once
         tags = {"preset": base_model, "source": preset.source, "gguf_sha256": preset.sha256}
-        log_dataset("base-model", str(folder), digest_of(folder), context="model", tags=tags)
+        log_dataset("base-model", str(folder), digest, context="model", tags=tags)
     elif kind == "directory":
         log_model_input("base-model", base_model)

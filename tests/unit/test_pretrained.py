@@ -323,7 +323,10 @@ def test_the_base_model_is_prepared_once_and_logged_as_a_run_input(registry: tup
     inputs = [
         (i.dataset.name, i.dataset.digest, {t.key: t.value for t in i.tags}) for i in logged.inputs.dataset_inputs
     ]
-    assert [(name, digest) for name, digest, _ in inputs] == [("base-model", tracking.digest_of(folder))]
+    from components.common.digests import digest_files
+
+    converted = digest_files(p for p in folder.iterdir() if p.name != MARKER)  # the weights and tokenizer files
+    assert [(name, digest) for name, digest, _ in inputs] == [("base-model", converted)]
     assert inputs[0][2]["gguf_sha256"] == preset.sha256 and inputs[0][2]["mlflow.data.context"] == "model"
     assert (
         logged.data.tags["recforge.base_model"] == "tiny" and logged.data.tags["recforge.base_model_kind"] == "preset"
