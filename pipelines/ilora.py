@@ -16,7 +16,7 @@ from components.train_sft.config import SFTConfig
 from pipelines.cluster import configure
 from pipelines.params import Parameters, pick
 from pipelines.settings import CompileSettings
-from pipelines.steps import evaluate, prepare
+from pipelines.steps import evaluate, prepare, resolve_base
 
 NAME = "ilora"
 DESCRIPTION = "prepare -> SASRec -> iLoRA (gated LoRA experts) and LoRA of the same rank -> evaluate both -> report"
@@ -43,6 +43,7 @@ def build(settings: CompileSettings) -> Any:
         # 1. Prepare the dataset.
         prepared = prepare(args, settings, run)
         data = prepared.outputs["prepared"]
+        base = resolve_base(args, settings, run).outputs["model"]
 
         # 2. SASRec: the sequence representation that drives iLoRA's gate.
         sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train", settings)
@@ -51,7 +52,13 @@ def build(settings: CompileSettings) -> Any:
         models = {}
         for name, experts in (("ilora", args["ilora_experts"]), ("lora", 1)):
             task = train_ilora(
-                **run, model_name=name, experts=experts, prepared=data, sasrec_model=sasrec.outputs["model"], **training
+                **run,
+                model_name=name,
+                experts=experts,
+                prepared=data,
+                base=base,
+                sasrec_model=sasrec.outputs["model"],
+                **training,
             )
             models[name] = configure(task.set_display_name(f"train-{name}"), "gpu-1", settings)
 

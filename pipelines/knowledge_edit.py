@@ -13,7 +13,7 @@ from pipelines.checks import check_methods
 from pipelines.cluster import configure
 from pipelines.params import Parameters, pick
 from pipelines.settings import CompileSettings
-from pipelines.steps import prepare
+from pipelines.steps import prepare, resolve_base
 
 NAME = "knowledge-edit"
 DESCRIPTION = "facts about catalogue items -> a model that knows them -> C0 -> AlphaEdit and MEMIT sequences -> report"
@@ -43,7 +43,8 @@ def build(settings: CompileSettings) -> Any:
         prepared = prepare(args, settings, run)
 
         # 2. The fact set, the counterfactual edit sequence and a model that knows the facts.
-        facts = build_fact_model(**run, prepared=prepared.outputs["prepared"], **pick(args, FactConfig))
+        base = resolve_base(args, settings, run).outputs["model"]
+        facts = build_fact_model(**run, prepared=prepared.outputs["prepared"], base=base, **pick(args, FactConfig))
         configure(facts, "gpu-1", settings)
 
         # 3. C0 of the knowledge to preserve at every edited layer (cached across runs).

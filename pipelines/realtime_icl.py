@@ -14,7 +14,7 @@ from components.train_sft.config import SFTConfig
 from pipelines.cluster import configure, schedule_time
 from pipelines.params import Parameters, pick
 from pipelines.settings import CompileSettings
-from pipelines.steps import prepare
+from pipelines.steps import prepare, resolve_base
 
 NAME = "realtime-icl"
 DESCRIPTION = "RecICL tuned once, served by refreshing in-context demonstrations; AUC/UAUC per later window"
@@ -45,12 +45,17 @@ def build(settings: CompileSettings) -> Any:
         # 1. Prepare the dataset (interactions with ratings and timestamps).
         prepared = prepare(args, settings, run, as_scheduled=False)
         data = prepared.outputs["prepared"]
+        base = resolve_base(args, settings, run).outputs["model"]
 
         # 2. RecICL and the plain SFT baseline, trained once on the training window (or reused: icl_model_dir).
-        models = configure(train_recicl(**run, prepared=data, upper_bound=False, **training), "gpu-1", settings)
+        models = configure(
+            train_recicl(**run, prepared=data, base=base, upper_bound=False, **training), "gpu-1", settings
+        )
 
         # 3. The upper bound: retrained on all data before each later window (only with retrain=true).
-        retrained = configure(train_recicl(**run, prepared=data, upper_bound=True, **training), "gpu-1", settings)
+        retrained = configure(
+            train_recicl(**run, prepared=data, base=base, upper_bound=True, **training), "gpu-1", settings
+        )
         retrained.set_display_name("retrain-recicl")
 
         # 4. AUC / UAUC per window, no model updates.

@@ -20,7 +20,7 @@ from pipelines.checks import check_losses
 from pipelines.cluster import configure
 from pipelines.params import Parameters, pick
 from pipelines.settings import CompileSettings
-from pipelines.steps import evaluate, prepare
+from pipelines.steps import evaluate, prepare, resolve_base
 
 NAME = "rec-alignment"
 DESCRIPTION = (
@@ -68,11 +68,14 @@ def build(settings: CompileSettings) -> Any:
         # 1. Prepare the dataset.
         prepared = prepare(args, settings, run)
         data = prepared.outputs["prepared"]
+        base = resolve_base(args, settings, run).outputs["model"]
 
         # 2. The SASRec preference oracle and the SFT model (independent).
         sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train", settings)
         sft = configure(
-            train_sft(**run, kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, prepared=data, **pick(args, SFTConfig)),
+            train_sft(
+                **run, kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, prepared=data, base=base, **pick(args, SFTConfig)
+            ),
             "gpu",
             settings,
         )

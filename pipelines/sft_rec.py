@@ -1,5 +1,5 @@
-"""sft-rec: prepare a dataset, train popularity, SASRec and a LoRA-SFT LLM recommender, evaluate all three on
-the same candidates, and compare them in one report."""
+"""sft-rec: prepare a dataset, resolve the base LLM, train popularity, SASRec and a LoRA-SFT LLM recommender,
+evaluate all three and the untuned base LLM on the same candidates, and compare them in one report."""
 
 from typing import Any, NamedTuple
 
@@ -16,10 +16,13 @@ from pipelines.accelerators import pipeline_config
 from pipelines.cluster import configure
 from pipelines.params import Parameters, pick
 from pipelines.settings import CompileSettings
-from pipelines.steps import evaluate, prepare
+from pipelines.steps import evaluate, prepare, resolve_base
 
 NAME = "sft-rec"
-DESCRIPTION = "prepare -> popularity, SASRec and LoRA-SFT LLM recommender -> evaluate each -> comparison report"
+DESCRIPTION = (
+    "prepare, base LLM -> popularity, SASRec and LoRA-SFT LLM recommender -> evaluate each and the untuned LLM"
+    " -> comparison report"
+)
 PARAMETERS = Parameters(
     (PrepareConfig, SASRecConfig, SFTConfig, EvalConfig),
     per_gpu=("sft_nproc",),
@@ -42,31 +45,37 @@ def build(settings: CompileSettings) -> Any:
     def sft_rec_pipeline(**args) -> Outputs:
         run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
 
-        # 1. Prepare the dataset (splits and candidate sets shared by every model).
+        # 1. Prepare the dataset (splits and candidate sets shared by every model); resolve the base LLM.
         prepared = prepare(args, settings, run)
         data = prepared.outputs["prepared"]
+        base = resolve_base(args, settings, run).outputs["model"]
 
         # 2. Train the models; none depends on another.
         popularity = configure(train_popularity(**run, prepared=data), "light", settings)
         sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train", settings)
         sft = configure(
-            train_sft(**run, kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, prepared=data, **pick(args, SFTConfig)),
+            train_sft(
+                **run, kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, prepared=data, base=base, **pick(args, SFTConfig)
+            ),
             "gpu",
             settings,
         )
 
-        # 3. Evaluate each on the same users and candidates.
+        # 3. Evaluate each, and the untuned base LLM, on the same users and candidates.
+        models = {name: task.outputs["model"] for name, task in (("popularity", popularity), ("sasrec", sasrec))}
+        models.update(sft=sft.outputs["model"], untuned=base)
         evaluations = {}
-        for name, task in (("popularity", popularity), ("sasrec", sasrec), ("sft", sft)):
-            evaluations[name] = evaluate(args, settings, run, name, data, task.outputs["model"])
+        for name, model in models.items():
+            evaluations[name] = evaluate(args, settings, run, name, data, model)
 
         # 4. One report comparing them.
         report = compare_models(
             **run,
-            title="sft-rec: popularity vs SASRec vs LoRA-SFT LLM",
+            title="sft-rec: popularity vs SASRec vs LoRA-SFT LLM vs the untuned LLM",
             first=evaluations["popularity"].outputs["evaluation"],
             second=evaluations["sasrec"].outputs["evaluation"],
             third=evaluations["sft"].outputs["evaluation"],
+            fourth=evaluations["untuned"].outputs["evaluation"],
         )
         configure(report, "light", settings)
 

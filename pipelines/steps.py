@@ -1,5 +1,6 @@
 """Tasks several pipelines add the same way: the prepare step every pipeline starts with (configured and cached),
-and the evaluation of one model on the prepared candidates."""
+the base-model resolution every LLM pipeline's training consumes, and the evaluation of one model on the prepared
+candidates."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from components.evaluate.component import evaluate_model
 from components.evaluate.config import EvalConfig
 from components.prepare_data.component import prepare_dataset
 from components.prepare_data.config import PrepareConfig
+from components.resolve_base.component import resolve_base_model
 from pipelines.cluster import configure, schedule_time
 from pipelines.params import pick
 from pipelines.settings import CompileSettings
@@ -45,3 +47,11 @@ def evaluate(
     if display_name:
         task.set_display_name(f"evaluate-{name}")
     return configure(task, "evaluate", settings)
+
+
+def resolve_base(
+    args: Mapping[str, Any], settings: CompileSettings, run: Mapping[str, Any], parameter: str = "base_model"
+) -> dsl.PipelineTask:
+    """resolve-base-model of the pipeline parameter `parameter`: the Model artifact training steps consume."""
+    task = resolve_base_model(pipeline=run["pipeline"], kfp_run_id=run["kfp_run_id"], base_model=args[parameter])
+    return configure(task, "data", settings, caching=True)  # converting a pretrained preset takes a few GB

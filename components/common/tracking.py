@@ -226,24 +226,10 @@ def log_model_input(name: str, model_dir: str | Path) -> None:
     log_dataset(name, str(Path(model_dir).resolve()), digest_of(model_dir), context="model")
 
 
-def log_base_model(base_model: str) -> None:
-    """Record the step's base model: a pretrained preset is prepared here, once, before any training process starts
-    (torchrun ranks then find it cached), and logged as a model input with its digest and source; presets built from
-    a config and other references are logged as a tag only."""
-    from components.common.models import model_kind
-
+def log_base_model(record: Mapping[str, Any], context: str = "model") -> None:
+    """Record a step's base model (the record of its base-model artifact, components/common/base_model.py) as a model
+    input with the digest and source the resolve step logged as its output, so lineage links the two."""
     mlflow = _mlflow()
-    kind = model_kind(base_model)
-    mlflow.set_tags({"recforge.base_model": base_model, "recforge.base_model_kind": kind})
-    if kind == "pretrained":
-        import json
-
-        from components.common.pretrained import MARKER, PRETRAINED, resolve
-
-        folder = resolve(base_model)
-        preset = PRETRAINED[base_model]
-        digest = json.loads((folder / MARKER).read_text())["digest"]  # of the converted files, taken once
-        tags = {"preset": base_model, "source": preset.source, "gguf_sha256": preset.sha256}
-        log_dataset("base-model", str(folder), digest, context="model", tags=tags)
-    elif kind == "directory":
-        log_model_input("base-model", base_model)
+    mlflow.set_tags({"recforge.base_model": record["base_model"], "recforge.base_model_kind": record["model_kind"]})
+    tags = {k: str(record[k]) for k in ("model_kind", "source", "gguf_sha256") if k in record}
+    log_dataset("base-model", record.get("path") or record["source"], record["digest"], context=context, tags=tags)

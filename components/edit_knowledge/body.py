@@ -10,14 +10,15 @@ from pathlib import Path
 import mlflow
 
 from components.common import tracking
+from components.common.base_model import read_reference
 from components.edit_knowledge import core
 from components.edit_knowledge.config import EditConfig, FactConfig
 from components.edit_knowledge.report import markdown, plot, read_curves
 
 
-def fact_model_and_track(config: FactConfig, dataset_dir: str, model_out: str, facts_out: str) -> dict:
+def fact_model_and_track(config: FactConfig, dataset_dir: str, base_dir: str, model_out: str, facts_out: str) -> dict:
     tracking.log_prepared(dataset_dir, context="training")
-    tracking.log_base_model(config.base_model)
+    tracking.log_base_model(read_reference(base_dir, config.base_model))
     record = core.build_fact_model(config, dataset_dir, model_out, facts_out)
     for epoch, loss in enumerate(record.pop("loss_curve")):
         mlflow.log_metric("fact_loss", loss, step=epoch + 1)

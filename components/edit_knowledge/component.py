@@ -12,6 +12,7 @@ def build_fact_model(
     pipeline: str,
     kfp_run_id: str,
     prepared: dsl.Input[dsl.Dataset],
+    base: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
     facts: dsl.Output[dsl.Dataset],
     **settings,
@@ -24,7 +25,7 @@ def build_fact_model(
 
     result = run_step(
         pipeline, "build-fact-model", kfp_run_id, (FactConfig,), settings,
-        lambda c: fact_model_and_track(c, prepared.path, model.path, facts.path),
+        lambda c: fact_model_and_track(c, prepared.path, base.path, model.path, facts.path),
     )  # fmt: skip
     model.metadata.update(result)
 

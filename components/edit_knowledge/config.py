@@ -13,18 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from components.common.base_model import BaseModelConfig
 from components.common.config import StepConfig, setting
 
 METHODS = ("alphaedit", "memit")
 
 
 @dataclass(frozen=True)
-class FactConfig(StepConfig):
-    """The fact set built from the catalogue and the model that learns it."""
+class FactConfig(BaseModelConfig):
+    """The fact set built from the catalogue and the model that learns it (`base_model`: a preset is trained on the
+    facts, a saved model or hub id is used as it is)."""
 
     section: ClassVar[str] = "facts"
 
-    base_model: str = setting("tiny", "preset trained on the facts, or a saved model / hub id used as it is")
     fact_items: int = setting(600, "catalogue items whose genre and year facts the model learns")
     fact_edits: int = setting(200, "counterfactual edits in the sequence, one fact of each drawn subject")
     fact_neighbours: int = setting(5, "neighbourhood prompts per edit: other items with the same relation and answer")

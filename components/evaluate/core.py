@@ -1,8 +1,9 @@
 """The evaluate step: score one model's candidates for every evaluated user and compute what the field reports.
 
-Models are told apart by the `model.json` their training step writes: `popularity`, `sasrec`, or `llm` (any
+Models are told apart by the `model.json` their training step writes: `popularity`, `sasrec`, `llm` (any
 causal LM fine-tuned by recforge; scored by length-normalised title log-likelihood with a shared-prompt KV
-cache, and asked to generate an answer that is matched back to the catalogue). Writes `metrics.json` and
+cache, and asked to generate an answer that is matched back to the catalogue), `ilora`, or `base` (the untuned base
+model of a resolve-base-model artifact, scored the same way on the default prompts). Writes `metrics.json` and
 `predictions.parquet` into the output folder.
 """
 
@@ -45,13 +46,43 @@ def select_rows(split: SplitArrays, config: EvalConfig) -> SplitArrays:
 
 def _llm_scores(model_dir: Path, info: dict, data: Prepared, split: SplitArrays, config: EvalConfig) -> tuple:
     from components.common.models import load_base_model
+
+    model, tokenizer = load_base_model(str(model_dir / "model"))
+    return _lm_scores(model, tokenizer, info["template"], info["history_len"], bool(info.get("chat")), data, split,
+                      config)  # fmt: skip
+
+
+def _base_scores(model_dir: Path, data: Prepared, split: SplitArrays, config: EvalConfig) -> tuple:
+    """The untuned base model (a base-model artifact) on the default prompts: the dataset's template, the default
+    history length, its chat template when it has one."""
+    from components.common.base_model import read_reference
+    from components.common.models import load_base_model
+    from components.recsys.prompts import DEFAULT_HISTORY_LEN, template_for, uses_chat
+
+    record = read_reference(model_dir)
+    model, tokenizer = load_base_model(record["base_model"], corpus=data.titles)
+    template = template_for(data.stats["dataset"])
+    return _lm_scores(model, tokenizer, template, DEFAULT_HISTORY_LEN, uses_chat(tokenizer), data, split, config)
+
+
+def _lm_scores(
+    model: Any,
+    tokenizer: Any,
+    template: str,
+    history_len: int,
+    chat: bool,
+    data: Prepared,
+    split: SplitArrays,
+    config: EvalConfig,
+) -> tuple:
+    """Candidate log-likelihoods of a causal LM, and (with eval_generate) its generated answers matched back to the
+    catalogue."""
     from components.recsys.generative import TitleMatcher, generate_answers, generative_metrics
     from components.recsys.prompts import in_chat, split_examples
     from components.recsys.scoring import score_shared_prompt
 
-    model, tokenizer = load_base_model(str(model_dir / "model"))
-    examples = split_examples(data, split, info["template"], info["history_len"])
-    if info.get("chat"):
+    examples = split_examples(data, split, template, history_len)
+    if chat:
         examples = in_chat(examples, tokenizer)
     texts = [[examples.answer(data.titles[c]) for c in row] for row in split.candidates]
     scores = score_shared_prompt(model, tokenizer, examples.prompts, texts, batch_users=config.eval_batch_users)
@@ -87,10 +118,11 @@ def _ilora_scores(model_dir: Path, data: Prepared, split: SplitArrays, config: E
         prompts = [p for p, _ in pairs]
         soft, _ = pad([items for _, items in pairs], -1, left=False)
 
-    def row_inputs(start: int, stop: int, repeat: int) -> dict:
-        inputs = {"user_repr": reps[start:stop].repeat_interleave(repeat, 0)}
-        if soft is not None and repeat == 1:
-            inputs["soft_items"] = soft[start:stop]
+    def row_inputs(users: np.ndarray) -> dict:
+        index = torch.from_numpy(users)
+        inputs = {"user_repr": reps[index]}
+        if soft is not None:
+            inputs["soft_items"] = soft[index]
         return inputs
 
     texts = [[completion(data.titles[c]) for c in row] for row in split.candidates]
@@ -99,8 +131,8 @@ def _ilora_scores(model_dir: Path, data: Prepared, split: SplitArrays, config: E
     answers: list[str] = []
     if config.eval_generate and not hybrid:  # generation from hybrid prompts would need soft tokens in generate()
 
-        def set_gate(start: int, stop: int) -> None:
-            model.state.weights = model.gate_weights(reps[start:stop])
+        def set_gate(users: np.ndarray) -> None:
+            model.state.weights = model.gate_weights(reps[torch.from_numpy(users)])
 
         with torch.no_grad():
             answers = generate_answers(
@@ -138,9 +170,11 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, config: EvalConfig,
         scores, extra, answers = _llm_scores(model_dir, info, data, split, config)
     elif kind == "ilora":
         scores, extra, answers = _ilora_scores(model_dir, data, split, config)
+    elif kind == "base":
+        scores, extra, answers = _base_scores(model_dir, data, split, config)
     else:
         raise DataError(
-            model_dir / "model.json", f"unknown model kind {kind!r}; expected popularity, sasrec, llm or ilora"
+            model_dir / "model.json", f"unknown model kind {kind!r}; expected popularity, sasrec, llm, ilora or base"
         )
     ranks = ranks_from_scores(scores, split.target_index())
     top1 = split.candidates[np.arange(len(split)), scores.argmax(axis=1)]

@@ -62,32 +62,37 @@ def generate_answers(
     prompts: Sequence[str],
     max_new_tokens: int = 32,
     batch_size: int = 16,
-    before_batch: Callable[[int, int], None] | None = None,
+    before_batch: Callable[[np.ndarray], None] | None = None,
 ) -> list[str]:
-    """Greedy answers (the text before the end-of-sequence token or a newline).
+    """Greedy answers (the text before the end-of-sequence token or a newline), in the order of `prompts`.
 
-    `before_batch(start, stop)` runs before each batch's generation (iLoRA sets its gate there)."""
+    Prompts are batched in order of length (little left padding); `before_batch(indices)` runs before each batch's
+    generation with the indices of its prompts (iLoRA sets its gate there)."""
     model.eval()
     device = next(model.parameters()).device
-    answers: list[str] = []
+    answers = [""] * len(prompts)
+    lengths = [len(tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
+    order = np.argsort(lengths, kind="stable")
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
         for start in range(0, len(prompts), batch_size):
+            users = order[start : start + batch_size]
             if before_batch is not None:
-                before_batch(start, min(start + batch_size, len(prompts)))
-            batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
+                before_batch(users)
+            batch = tokenizer([prompts[u] for u in users], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(device)  # fmt: skip
-            out = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
+            with torch.inference_mode():
+                out = model.generate(
+                    **batch,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                )
             new = out[:, batch["input_ids"].shape[1] :]
-            for row in tokenizer.batch_decode(new, skip_special_tokens=True):
-                answers.append(row.split("\n")[0].strip())
+            for user, row in zip(users, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
+                answers[user] = row.split("\n")[0].strip()
     finally:
         tokenizer.padding_side = side
     return answers

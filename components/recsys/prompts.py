@@ -40,6 +40,7 @@ TEMPLATES = {
 }
 DOMAINS = {"lastfm-hetrec-2k": "artist", "amazon-reviews": "product"}
 FIELDS = {"history", "candidates", "n"}
+DEFAULT_HISTORY_LEN = 10  # LLaRA: the last 10 titles (SFTConfig's default; a test keeps them equal)
 
 
 def check_template(template: str, where: str) -> None:

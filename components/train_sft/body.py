@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 
 from components.common import tracking
+from components.common.base_model import read_reference
 from components.common.launch.launcher import launch_training
 from components.common.launch.nodes import NodeJob
 from components.train_sft.config import SFTConfig
@@ -32,9 +33,11 @@ def run_sft(
     )  # fmt: skip
 
 
-def sft_and_track(config: SFTConfig, dataset_dir: str | Path, out_dir: str | Path, kfp_job_name: str = "") -> dict:
+def sft_and_track(
+    config: SFTConfig, dataset_dir: str | Path, base_dir: str | Path, out_dir: str | Path, kfp_job_name: str = ""
+) -> dict:
     tracking.log_prepared(dataset_dir, context="training")
-    tracking.log_base_model(config.base_model)
+    tracking.log_base_model(read_reference(base_dir, config.base_model))
     run = mlflow.active_run()
     record = run_sft(
         config, dataset_dir, out_dir, mlflow_run_id=run.info.run_id,

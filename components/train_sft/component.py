@@ -16,6 +16,7 @@ def train_sft(
     kfp_run_id: str,
     kfp_job_name: str,
     prepared: dsl.Input[dsl.Dataset],
+    base: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
     **settings,
 ):
@@ -31,7 +32,7 @@ def train_sft(
         kfp_run_id,
         (SFTConfig,),
         settings,
-        lambda c: sft_and_track(c, prepared.path, model.path, kfp_job_name),
+        lambda c: sft_and_track(c, prepared.path, base.path, model.path, kfp_job_name),
     )
     model.metadata.update({"digest": result["digest"], "eval_loss": result["eval_loss"]})
 
@@ -42,6 +43,7 @@ def train_recicl(
     kfp_run_id: str,
     schedule_time: str,
     prepared: dsl.Input[dsl.Dataset],
+    base: dsl.Input[dsl.Model],
     upper_bound: bool,
     models: dsl.Output[dsl.Model],
     **settings,
@@ -56,7 +58,7 @@ def train_recicl(
 
     result = run_step(
         pipeline, "retrain-recicl" if upper_bound else "train-recicl", kfp_run_id, (SFTConfig, ICLConfig), settings,
-        lambda sft, icl: train_icl_step(sft, icl, prepared.path, models.path, schedule_time, upper_bound),
+        lambda sft, icl: train_icl_step(sft, icl, prepared.path, base.path, models.path, schedule_time, upper_bound),
         extras=("upper_bound",),
     )  # fmt: skip
     models.metadata.update({"digest": result["digest"]})
@@ -69,6 +71,7 @@ def train_ilora(
     model_name: str,
     experts: int,
     prepared: dsl.Input[dsl.Dataset],
+    base: dsl.Input[dsl.Model],
     sasrec_model: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
     **settings,
@@ -82,7 +85,9 @@ def train_ilora(
 
     result = run_step(
         pipeline, f"train-{model_name}", kfp_run_id, (SFTConfig, ILoRAConfig), settings,
-        lambda sft, ilora: ilora_and_track(sft, ilora, prepared.path, sasrec_model.path, model.path, experts),
+        lambda sft, ilora: ilora_and_track(
+            sft, ilora, prepared.path, base.path, sasrec_model.path, model.path, experts
+        ),
         tags={"recforge.model": model_name}, extras=("model_name", "experts"),
     )  # fmt: skip
     model.metadata.update(result)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from components.common.config import StepConfig, setting
+from components.common.base_model import BaseModelConfig
+from components.common.config import setting
 from components.common.training import DEEPSPEED_STAGES
 
 
 @dataclass(frozen=True)
-class SFTConfig(StepConfig):
+class SFTConfig(BaseModelConfig):
     """LoRA SFT of an LLM recommender on prompt -> next-item-title completions (loss on the completion only).
 
     LLaRA (Liao et al., SIGIR 2024) and iLoRA (Kong et al., NeurIPS 2024): last 10 titles, 20 candidates,
@@ -20,7 +21,6 @@ class SFTConfig(StepConfig):
 
     section: ClassVar[str] = "sft"
 
-    base_model: str = setting("tiny", "preset name, local model directory or hub id")
     sft_template: str = setting("", "prompt with {history}, {candidates}, {n}; empty: the dataset's LLaRA template")
     sft_history_len: int = setting(10, "titles of the most recent history items in the prompt")
     sft_max_examples: int = setting(6000, "training examples drawn from the train sequences (every prefix)")

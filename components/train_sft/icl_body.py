@@ -11,6 +11,7 @@ import mlflow
 
 from components.common import tracking
 from components.common.atomic import atomic_dir
+from components.common.base_model import read_reference
 from components.recsys.icl_config import ICLConfig, effective_as_of, parse_as_of
 from components.train_sft.config import SFTConfig
 from components.train_sft.icl_core import reuse_model, train_icl
@@ -19,11 +20,16 @@ log = logging.getLogger(__name__)
 
 
 def recicl_and_track(
-    sft: SFTConfig, icl: ICLConfig, dataset_dir: str | Path, out_dir: str | Path, schedule_time: str
+    sft: SFTConfig,
+    icl: ICLConfig,
+    dataset_dir: str | Path,
+    base_dir: str | Path,
+    out_dir: str | Path,
+    schedule_time: str,
 ) -> dict:
     """Train (or reuse) the RecICL model and the plain SFT baseline on the training window: out/recicl, out/sft."""
     tracking.log_prepared(dataset_dir, context="training")
-    tracking.log_base_model(sft.base_model)
+    tracking.log_base_model(read_reference(base_dir, sft.base_model))
     icl = effective_as_of(icl, schedule_time)
     mlflow.log_param("effective_as_of", str(parse_as_of(icl.as_of)) if icl.as_of else "all data")  # Unix seconds
     run_id = mlflow.active_run().info.run_id
@@ -48,11 +54,16 @@ def recicl_and_track(
 
 
 def retrain_and_track(
-    sft: SFTConfig, icl: ICLConfig, dataset_dir: str | Path, out_dir: str | Path, schedule_time: str
+    sft: SFTConfig,
+    icl: ICLConfig,
+    dataset_dir: str | Path,
+    base_dir: str | Path,
+    out_dir: str | Path,
+    schedule_time: str,
 ) -> dict:
     """The upper bound: one RecICL model per later window, trained on all data before it (out/window-<w>)."""
     tracking.log_prepared(dataset_dir, context="training")
-    tracking.log_base_model(sft.base_model)
+    tracking.log_base_model(read_reference(base_dir, sft.base_model))
     icl = effective_as_of(icl, schedule_time)
     run_id = mlflow.active_run().info.run_id
     trained = []
@@ -72,9 +83,15 @@ def retrain_and_track(
 
 
 def train_icl_step(
-    sft: SFTConfig, icl: ICLConfig, dataset_dir: str | Path, out_dir: str | Path, schedule_time: str, upper_bound: bool
+    sft: SFTConfig,
+    icl: ICLConfig,
+    dataset_dir: str | Path,
+    base_dir: str | Path,
+    out_dir: str | Path,
+    schedule_time: str,
+    upper_bound: bool,
 ) -> dict:
     """The KFP step body: RecICL and its SFT baseline, or with `upper_bound` the per-window retrained models."""
     sft.require_one_process("RecICL")
     body = retrain_and_track if upper_bound else recicl_and_track
-    return body(sft, icl, dataset_dir, out_dir, schedule_time)
+    return body(sft, icl, dataset_dir, base_dir, out_dir, schedule_time)

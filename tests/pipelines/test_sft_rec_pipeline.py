@@ -34,11 +34,11 @@ def test_every_model_is_evaluated_and_tracked(run) -> None:
     children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{run.parent_run_id}'")
     steps = {r.data.tags["recforge.step"]: r for r in children}
     assert set(steps) == {
-        "prepare-dataset", "train-popularity", "train-sasrec", "train-sft",
-        "evaluate-popularity", "evaluate-sasrec", "evaluate-sft", "compare-models",
+        "prepare-dataset", "resolve-base-model", "train-popularity", "train-sasrec", "train-sft",
+        "evaluate-popularity", "evaluate-sasrec", "evaluate-sft", "evaluate-untuned", "compare-models",
     }  # fmt: skip
     assert all(r.info.status == "FINISHED" for r in children)
-    for name in ("popularity", "sasrec", "sft"):
+    for name in ("popularity", "sasrec", "sft", "untuned"):
         evaluation = steps[f"evaluate-{name}"]
         assert evaluation.data.tags["recforge.model"] == name
         assert KEYS <= set(evaluation.data.metrics)
@@ -53,7 +53,25 @@ def test_every_model_is_evaluated_and_tracked(run) -> None:
 
 def test_report_compares_all_models(run) -> None:
     text = Path(run.outputs["report"]).read_text()
-    for name in ("popularity", "sasrec", "sft", "random (expected)"):
+    for name in ("popularity", "sasrec", "sft", "untuned", "random (expected)"):
         assert f"| {name} |" in text
     assert "60 users, 20 candidates each" in text
     assert (Path(run.outputs["sft_model"]) / "model" / "model.safetensors").is_file()
+
+
+def test_the_base_model_artifact_feeds_training_and_the_untuned_evaluation(run) -> None:
+    import hashlib
+
+    from components.common.lineage import format_lineage, lineage
+
+    uri = default_tracking_uri(run.workdir)
+    chain = lineage(run.parent_run_id, uri)
+    steps = {step.name: step for step in chain.steps}
+    resolve = steps["resolve-base-model"]
+    digest = resolve.outputs["base-model"]["digest"]
+    assert digest == hashlib.sha256(b"tiny").hexdigest()[:16] and resolve.params == {"base_model": "tiny"}
+    trained_from = {ref.name: ref for ref in steps["train-sft"].inputs}["base-model"]
+    assert trained_from.digest == digest and trained_from.produced_by == resolve.run_id
+    evaluated = {ref.name: ref for ref in steps["evaluate-untuned"].inputs}["untuned"]
+    assert evaluated.digest == resolve.outputs["model"]["digest"] and evaluated.produced_by == resolve.run_id
+    assert "base-model digest" in format_lineage(chain) and "<- output of resolve-base-model" in format_lineage(chain)

@@ -113,5 +113,5 @@ def test_folder_that_is_not_a_model(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"^model.json: file not found; expected a model folder written by a recforge"):
         evaluate(tmp_path, dataset, EvalConfig(), tmp_path / "eval")
     (tmp_path / "model.json").write_text(json.dumps({"kind": "svd"}))
-    with pytest.raises(DataError, match="unknown model kind 'svd'; expected popularity, sasrec, llm or ilora"):
+    with pytest.raises(DataError, match="unknown model kind 'svd'; expected popularity, sasrec, llm, ilora or base"):
         evaluate(tmp_path, dataset, EvalConfig(), tmp_path / "eval")

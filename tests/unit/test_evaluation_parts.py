@@ -43,10 +43,13 @@ def test_shared_prompt_scores_equal_full_forwards(tiny: tuple) -> None:
     assert np.allclose(score_shared_prompt(model, tokenizer, prompts, candidates, batch_users=1), shared, atol=1e-5)
 
 
-def test_generation_returns_text(tiny: tuple) -> None:
+def test_generation_returns_text_in_prompt_order(tiny: tuple) -> None:
     model, tokenizer = tiny
-    answers = generate_answers(model, tokenizer, ["Answer:", "Heat (1995). Answer:"], max_new_tokens=4)
-    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    prompts = ["Heat (1995). Candidates: Up, Heat (1986). Answer:", "Answer:", "Up. Answer:"]
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=4, batch_size=2)  # batched by length
+    one_by_one = [generate_answers(model, tokenizer, [p], max_new_tokens=4)[0] for p in prompts]
+    assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+    assert answers == one_by_one
 
 
 def test_title_matching() -> None:

@@ -304,30 +304,34 @@ def test_pretrained_prompts_are_chat_turns_and_keep_their_embeddings() -> None:
     assert not SFTConfig(base_model="smollm2-135m").train_embeddings  # sft_train_embeddings=True by default
 
 
-def test_the_base_model_is_prepared_once_and_logged_as_a_run_input(registry: tuple, tmp_path: Path) -> None:
+def test_the_resolve_step_prepares_the_preset_once_and_training_links_to_it(
+    registry: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow
 
     from components.common import tracking
+    from components.common.base_model import read_reference
+    from components.common.digests import digest_files
+    from components.common.lineage import format_lineage, lineage
+    from components.resolve_base.body import resolve_and_track
 
     preset, _ = registry
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        with mlflow.start_run() as run:
-            tracking.log_base_model(preset.name)
-            tracking.log_base_model("tiny")
-    finally:
-        mlflow.set_tracking_uri(None)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with tracking.step_run("p", "resolve-base-model", {}):
+        record = resolve_and_track(preset.name, tmp_path / "base")
     folder = pretrained.cached(preset.name)
-    assert folder is not None  # prepared by the step body, before any training process
-    logged = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run.info.run_id)
+    assert folder is not None  # prepared by the resolve step, before any training process
+    converted = digest_files(p for p in folder.iterdir() if p.name != MARKER)  # the weights and tokenizer files
+    assert record["digest"] == converted and record["path"] == str(folder) and record["model_kind"] == "pretrained"
+    with tracking.step_run("p", "train-sft", {}) as run:
+        tracking.log_base_model(read_reference(tmp_path / "base", preset.name))
+    logged = mlflow.MlflowClient(uri).get_run(run.info.run_id)
     inputs = [
         (i.dataset.name, i.dataset.digest, {t.key: t.value for t in i.tags}) for i in logged.inputs.dataset_inputs
     ]
-    from components.common.digests import digest_files
-
-    converted = digest_files(p for p in folder.iterdir() if p.name != MARKER)  # the weights and tokenizer files
     assert [(name, digest) for name, digest, _ in inputs] == [("base-model", converted)]
     assert inputs[0][2]["gguf_sha256"] == preset.sha256 and inputs[0][2]["mlflow.data.context"] == "model"
-    assert (
-        logged.data.tags["recforge.base_model"] == "tiny" and logged.data.tags["recforge.base_model_kind"] == "preset"
-    )
+    chain = lineage(run.info.run_id, uri)
+    assert [step.name for step in chain.steps] == ["resolve-base-model", "train-sft"]
+    assert f"base-model digest {converted} from {folder} <- output of resolve-base-model" in format_lineage(chain)
