@@ -18,7 +18,7 @@ from components.train_diffusion.config import ImageDataConfig, ImageEvalConfig, 
 from pipelines.cluster import configure
 from pipelines.params import Parameters, pick
 from pipelines.settings import CompileSettings
-from pipelines.steps import prepare
+from pipelines.steps import prepare, resolve_base
 
 NAME = "pigeon"
 DESCRIPTION = (
@@ -53,9 +53,10 @@ def build(settings: CompileSettings) -> Any:
             image_data(**run, prepared=prepared.outputs["prepared"], **pick(args, ImageDataConfig)), "data", settings
         )
 
-        # 3. Stage 1: encoder and autoencoder, then masked preference reconstruction.
+        # 3. Stage 1: encoder and autoencoder, then masked preference reconstruction, on the resolved LM.
+        base = resolve_base(args, settings, run, parameter="lm_model").outputs["model"]
         stage1 = configure(
-            pigeon_stage1(**run, data=data.outputs["data"], **pick(args, Stage1Config)), "gpu-1", settings
+            pigeon_stage1(**run, data=data.outputs["data"], base=base, **pick(args, Stage1Config)), "gpu-1", settings
         )
 
         # 4. Stage 2: Diffusion-DPO on pairs of stage-1 generations ranked by history similarity.

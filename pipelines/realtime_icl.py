@@ -64,6 +64,7 @@ def build(settings: CompileSettings) -> Any:
             prepared=data,
             models=models.outputs["models"],
             retrained=retrained.outputs["models"],
+            base=base,
             **pick(args, ICLConfig),
         )
         configure(evaluated, "evaluate", settings)

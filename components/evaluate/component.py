@@ -67,18 +67,22 @@ def evaluate_realtime(
     prepared: dsl.Input[dsl.Dataset],
     models: dsl.Input[dsl.Model],
     retrained: dsl.Input[dsl.Model],
+    base: dsl.Input[dsl.Model],
     evaluation: dsl.Output[dsl.Artifact],
     report: dsl.Output[dsl.Markdown],
     **settings,
 ):
-    """AUC and UAUC per later window for RecICL, RecICL without demonstrations, plain SFT and the retrained bound."""
+    """AUC and UAUC per later window for RecICL, RecICL without demonstrations, plain SFT, the retrained bound and
+    the untuned base model with the same demonstrations."""
     settings = dict(locals())  # first: the parameters, every generated setting included
     from components.common.step import run_step
     from components.evaluate.realtime_body import realtime_and_track
     from components.recsys.icl_config import ICLConfig
 
     def body(config: ICLConfig) -> dict:
-        result = realtime_and_track(config, prepared.path, models.path, retrained.path, evaluation.path, schedule_time)
+        result = realtime_and_track(
+            config, prepared.path, models.path, retrained.path, base.path, evaluation.path, schedule_time
+        )
         import shutil
 
         shutil.copyfile(f"{evaluation.path}/report.md", report.path)

@@ -4,7 +4,9 @@ Every model answers the same queries of each window (those with at least `icl_de
 - recicl: the in-context model with demonstrations = the user's latest interactions before each query;
 - recicl-no-demos: the same model asked without demonstrations;
 - sft: a plain (non-ICL) model trained on the same training window;
-- retrained: the upper bound, an in-context model retrained on all data before the window.
+- retrained: the upper bound, an in-context model retrained on all data before the window;
+- untuned: the base model itself (the resolve step's artifact), asked with the same demonstrations: what in-context
+  learning gives without any tuning (a pretrained instruct model answers as its chat template's assistant).
 A window whose queries are all liked (or all not liked) has no AUC; it is skipped and the reason recorded.
 """
 
@@ -19,18 +21,28 @@ from components.common.atomic import atomic_dir
 from components.common.prepared import Prepared
 from components.recsys.icl_config import ICLConfig
 from components.recsys.metrics import auc, uauc
-from components.recsys.recicl import build_samples, window_queries, windows
+from components.recsys.recicl import as_turns, build_samples, window_queries, windows
 
 log = logging.getLogger(__name__)
-MODELS = ("recicl", "recicl-no-demos", "sft", "retrained")
+MODELS = ("recicl", "recicl-no-demos", "sft", "retrained", "untuned")
 
 
-def _load(model_dir: Path, cache: dict) -> tuple[Any, Any, dict]:
+def _load(model_dir: Path, cache: dict, data: Prepared, icl: ICLConfig) -> tuple[Any, Any, dict]:
+    """(model, tokenizer, format) of a trained folder or, for a base-model artifact, of the untuned base model."""
     from components.common.models import load_base_model
 
     if model_dir not in cache:
-        model, tokenizer = load_base_model(str(model_dir / "model"))
-        cache[model_dir] = (model, tokenizer, json.loads((model_dir / "model.json").read_text()))
+        described = json.loads((model_dir / "model.json").read_text())
+        if described.get("kind") == "base":
+            from components.common.base_model import read_reference
+            from components.recsys.prompts import DOMAINS, uses_chat
+
+            model, tokenizer = load_base_model(read_reference(model_dir)["base_model"], corpus=data.titles)
+            described = {"history_len": icl.icl_history_len, "domain": DOMAINS.get(data.stats["dataset"], "movie"),
+                         "chat": uses_chat(tokenizer)}  # fmt: skip
+        else:
+            model, tokenizer = load_base_model(str(model_dir / "model"))
+        cache[model_dir] = (model, tokenizer, described)
     return cache[model_dir]
 
 
@@ -41,6 +53,7 @@ def evaluate_realtime(
     sft_dir: str | Path,
     retrained_dir: str | Path | None,
     out_dir: str | Path,
+    base_dir: str | Path | None = None,
 ) -> dict:
     """{'windows': [...], 'results': {model: [{window, auc, uauc, queries, positive_share}]}, 'skipped': [...]}."""
     from components.recsys.icl_scoring import yes_scores
@@ -54,6 +67,7 @@ def evaluate_realtime(
         "recicl-no-demos": (recicl_dir, 0),
         "sft": (sft_dir, 0),
         "retrained": None,
+        "untuned": (Path(base_dir), icl.icl_demos) if base_dir else None,
     }
     results: dict[str, list[dict]] = {name: [] for name in MODELS}
     skipped: list[str] = []
@@ -78,14 +92,13 @@ def evaluate_realtime(
                     spec = (folder, json.loads((folder / "model.json").read_text())["demos"])
                 else:
                     spec = None
-                if spec is None:
-                    continue
-            assert spec is not None
-            model, tokenizer, described = _load(spec[0], cache)
+            if spec is None:
+                continue
+            model, tokenizer, described = _load(spec[0], cache, data, icl)
             samples = build_samples(
                 timeline, data.titles, queries, spec[1], described["history_len"], described["domain"]
             )
-            scores = yes_scores(model, tokenizer, samples.prompts)
+            scores = yes_scores(model, tokenizer, as_turns(samples.prompts, tokenizer, bool(described.get("chat"))))
             try:
                 user_auc = uauc(samples.users, samples.labels, scores)
             except ValueError:

@@ -9,6 +9,7 @@ from pathlib import Path
 import mlflow
 
 from components.common import tracking
+from components.common.base_model import read_reference
 from components.evaluate.realtime import evaluate_realtime
 from components.recsys.icl_config import ICLConfig, effective_as_of
 
@@ -18,13 +19,15 @@ def realtime_and_track(
     dataset_dir: str | Path,
     models_dir: str | Path,
     retrained_dir: str | Path,
+    base_dir: str | Path,
     out_dir: str | Path,
     schedule_time: str,
 ) -> dict:
     tracking.log_prepared(dataset_dir, context="test")
+    tracking.log_base_model(read_reference(base_dir))
     icl = effective_as_of(icl, schedule_time)
     summary = evaluate_realtime(
-        dataset_dir, icl, Path(models_dir) / "recicl", Path(models_dir) / "sft", retrained_dir, out_dir
+        dataset_dir, icl, Path(models_dir) / "recicl", Path(models_dir) / "sft", retrained_dir, out_dir, base_dir
     )
     step = mlflow.active_run()
     client = mlflow.MlflowClient()

@@ -6,12 +6,15 @@ interactions before the query) and the query, each a Yes/No question "will the u
 user's up to 10 most recent liked titles at that time. Labels come from ratings (liked = rating >= threshold).
 The model is trained once; at serving time the demonstrations are refreshed from the newest interactions, so new
 interests enter only through the prompt. Everything a sample shows happened strictly before its query.
+A model with a chat template (a pretrained instruct model) gets each sample as the user's turn and answers "Yes" or
+"No" as the assistant (`as_turns`); the model folder records which (`model.json` "chat").
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -19,6 +22,7 @@ import pyarrow.parquet as pq
 from components.common.errors import ConfigError, DataError
 from components.common.prepared import Prepared
 from components.recsys.icl_config import ICLConfig, parse_as_of
+from components.recsys.prompts import chat_prompt
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +125,11 @@ def build_samples(
     return ICLSamples(
         prompts, timeline.liked[chosen].astype(np.int64), timeline.user[chosen], chosen, int((~keep).sum())
     )
+
+
+def as_turns(prompts: list[str], tokenizer: Any, chat: bool) -> list[str]:
+    """The prompts as the user's turn of the tokenizer's chat template when `chat`, else unchanged."""
+    return [chat_prompt(tokenizer, p) for p in prompts] if chat else list(prompts)
 
 
 def window_queries(timeline: UserTimeline, bounds: np.ndarray, window: int, limit: int, seed: int) -> np.ndarray:

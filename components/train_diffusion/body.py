@@ -34,10 +34,12 @@ def image_data_and_track(config: ImageDataConfig, dataset_dir: str, out_dir: str
     return summary
 
 
-def stage1_and_track(config: Stage1Config, data_dir: str, model_out: str) -> dict:
+def stage1_and_track(config: Stage1Config, data_dir: str, base_dir: str, model_out: str) -> dict:
+    from components.common.base_model import read_reference
     from components.train_diffusion.stage1 import train_stage1
 
     tracking.log_dataset("image-data", data_dir, tracking.digest_of(data_dir), context="training")
+    tracking.log_base_model(read_reference(base_dir, config.lm_model))
     summary = train_stage1(config, data_dir, model_out, progress)
     mlflow.log_metrics(summary)
     (Path(model_out) / "training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -33,6 +33,7 @@ def pigeon_stage1(
     pipeline: str,
     kfp_run_id: str,
     data: dsl.Input[dsl.Dataset],
+    base: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
     **settings,
 ):
@@ -44,7 +45,7 @@ def pigeon_stage1(
 
     result = run_step(
         pipeline, "pigeon-stage1", kfp_run_id, (Stage1Config,), settings,
-        lambda c: stage1_and_track(c, data.path, model.path),
+        lambda c: stage1_and_track(c, data.path, base.path, model.path),
         tags={"recforge.model": "pigeon-stage1"},
     )  # fmt: skip
     model.metadata.update({"digest": result["digest"], "stage1_final_loss": result["stage1_final_loss"]})

@@ -18,8 +18,8 @@ import numpy as np
 from components.common.errors import DataError
 from components.common.prepared import Prepared
 from components.recsys.icl_config import ICLConfig
-from components.recsys.prompts import DOMAINS
-from components.recsys.recicl import UserTimeline, build_samples, windows
+from components.recsys.prompts import DOMAINS, uses_chat
+from components.recsys.recicl import UserTimeline, as_turns, build_samples, windows
 from components.train_sft.config import SFTConfig
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,10 @@ def train_icl(
     model, tokenizer = load_base_model(
         sft.base_model, corpus=data.titles, seed=sft.sft_seed, vocab_size=sft.sft_vocab_size
     )
-    fits = np.array([len(tokenizer(p).input_ids) + 2 <= sft.sft_max_length for p in samples.prompts])
-    prompts = [p for p, ok in zip(samples.prompts, fits, strict=True) if ok]
+    chat = uses_chat(tokenizer)
+    turns = as_turns(samples.prompts, tokenizer, chat)
+    fits = np.array([len(tokenizer(p).input_ids) + 2 <= sft.sft_max_length for p in turns])
+    prompts = [p for p, ok in zip(turns, fits, strict=True) if ok]
     answers = ["Yes" if y else "No" for y in samples.labels[fits]]
     held = max(2, min(128, len(answers) // 10))
     train_ds = Dataset.from_dict({"prompt": prompts[held:], "completion": answers[held:]})
@@ -86,6 +88,7 @@ def train_icl(
         "history_len": icl.icl_history_len,
         "like_threshold": icl.icl_like_threshold,
         "domain": domain,
+        "chat": chat,
         "trained_before": int(bounds[up_to_window]),
     }
     counts = {

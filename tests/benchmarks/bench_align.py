@@ -1,12 +1,15 @@
 """Benchmark: recforge's alignment step vs stock TRL DPOTrainer (sigmoid loss), same model, pairs and batch.
 
 Both train LoRA (r=8, all linear layers) on the same recommendation pairs (LLaRA-style prompts, chosen = the
-true next title, rejected = a wrong candidate) with the same batch of pairs and the same number of steps; TRL's
-reference is the base model with the adapter disabled, ours are reference log-probs precomputed in one pass.
+true next title, rejected = a wrong candidate) with the same batch of pairs and the same number of steps. TRL gets
+its best settings for this case: reference log-probs precomputed in one pass before training
+(`precompute_ref_log_probs`, batch twice the training batch), as ours are; its padding-free mode is unavailable
+for DPO in TRL 1.16 (it warns and pads) and needs FlashAttention anyway. `--trl-reference adapter` gives TRL's
+default instead (reference = the model with the adapter disabled, computed at every step).
 Tokens/s counts prompt + completion tokens of chosen and rejected sequences, from the median step time; the
 end-to-end column includes our reference pass. Run on demand:
 
-    python tests/benchmarks/bench_align.py [--pairs 8] [--steps 24] [--model tiny] [--device cpu]
+    python tests/benchmarks/bench_align.py [--pairs 8] [--steps 24] [--model tiny|smollm2-135m] [--trl-reference ...]
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8, help="pairs per step")
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--model", default="tiny")
+    parser.add_argument("--trl-reference", choices=("precomputed", "adapter"), default="precomputed")
     args = parser.parse_args()
     results = Path(__file__).parent / "results"
     work = results / "align-bench"
@@ -122,7 +126,7 @@ def main() -> None:
     train_alignment(config, prefs, sft_dir, work / "ours", callbacks=[ours], progress=False)
     ours_total = time.perf_counter() - start
 
-    # stock TRL DPOTrainer, sigmoid loss, reference = adapter disabled
+    # stock TRL DPOTrainer, sigmoid loss, reference precomputed (or the adapter disabled at every step)
     from datasets import Dataset
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
@@ -145,6 +149,8 @@ def main() -> None:
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         disable_tqdm=True,
+        precompute_ref_log_probs=args.trl_reference == "precomputed",
+        precompute_ref_batch_size=2 * args.pairs,
     )
     trainer = DPOTrainer(
         model=model,
@@ -160,10 +166,15 @@ def main() -> None:
 
     rows = {
         "recforge align (dpo)": {"s_per_step": ours.median(), "total_s": ours_total},
-        "stock TRL DPOTrainer (sigmoid)": {"s_per_step": trl_clock.median(), "total_s": trl_total},
+        "stock TRL DPOTrainer (sigmoid)": {
+            "s_per_step": trl_clock.median(),
+            "total_s": trl_total,
+            "reference": args.trl_reference,
+        },
     }
     base = rows["stock TRL DPOTrainer (sigmoid)"]["s_per_step"]
-    print(f"\n{args.model}, {args.pairs} pairs/step, {args.steps} steps, {tokens:.0f} tokens/step\n")
+    print(f"\n{args.model}, {args.pairs} pairs/step, {args.steps} steps, {tokens:.0f} tokens/step, "
+          f"TRL reference {args.trl_reference}\n")  # fmt: skip
     print("| trainer | s/step (median) | tokens/s | vs TRL | end to end (s) |\n|---|---|---|---|---|")
     for name, r in rows.items():
         r["tokens_per_s"] = tokens / r["s_per_step"]
@@ -174,7 +185,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "cuda": torch.cuda.is_available(),
     }
-    (results / f"align-{args.model}.json").write_text(
+    (results / f"align-{args.model}-trl-{args.trl_reference}.json").write_text(
         json.dumps({"machine": machine, "tokens_per_step": tokens, "rows": rows}, indent=2)
     )
 

@@ -4,8 +4,8 @@
 - ceiling: the best of a few square fp32 (CPU) or bf16 (GPU) matmuls, in FLOP/s;
 - SFT: `train_sft` (LoRA r=8 on all linear layers, TRL with recforge's completion-only head) on next-item examples,
   median step time; 6 N FLOPs per token (forward + backward), N = the model's parameters;
-- scoring: `score_shared_prompt` (each prompt encoded once, its KV cache shared by the 20 candidates); 2 N FLOPs
-  per token processed (prompt tokens once, candidate tokens each);
+- scoring: `score_shared_prompt` (each prompt encoded once, the 20 candidates scored in one packed block after its
+  KV cache); 2 N FLOPs per token processed (prompt tokens once, candidate tokens each);
 - DPO: `train_alignment` with the DPO loss (reference log-probs precomputed, so a step is the policy's forward and
   backward on chosen and rejected), median step time; 6 N FLOPs per token.
 

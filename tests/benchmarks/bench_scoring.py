@@ -1,6 +1,7 @@
 """Benchmark: ranking candidates with an LLM, three ways, side by side on the same users.
 
-1. shared prompt: encode each user's prompt once, reuse its KV cache for all 20 candidates (recforge);
+1. shared prompt: encode each user's prompt once, score all 20 candidates in one packed block after its KV
+   cache (recforge);
 2. one full forward per candidate (prompt + candidate, batched, no sharing);
 3. generate-and-match: greedy generation, then title matching (gives one item, not a ranking).
 

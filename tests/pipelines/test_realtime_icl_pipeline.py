@@ -31,7 +31,7 @@ def test_auc_per_window_for_every_model(run) -> None:
     experiment = client.get_experiment_by_name("realtime-icl").experiment_id
     children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{run.parent_run_id}'")
     models = {r.data.tags["recforge.model"]: r for r in children if "recforge.model" in r.data.tags}
-    assert set(models) == {"recicl", "recicl-no-demos", "sft", "retrained"}
+    assert set(models) == {"recicl", "recicl-no-demos", "sft", "retrained", "untuned"}
     for name, model_run in models.items():
         history = client.get_metric_history(model_run.info.run_id, "auc")
         assert sorted(m.step for m in history) == [1, 2], name  # step = window index
@@ -40,9 +40,9 @@ def test_auc_per_window_for_every_model(run) -> None:
     artifacts = {a.path for a in client.list_artifacts(evaluation.info.run_id)}
     assert {"auc_per_window.png", "report.md"} <= artifacts
     report = Path(run.outputs["report"]).read_text()
-    assert "| recicl |" in report and "| retrained |" in report and "window 2" in report
+    assert "| recicl |" in report and "| retrained |" in report and "| untuned |" in report and "window 2" in report
     info = json.loads((Path(run.outputs["models"]) / "recicl" / "model.json").read_text())
-    assert info["kind"] == "icl" and info["demos"] == 4
+    assert info["kind"] == "icl" and info["demos"] == 4 and info["chat"] is False  # tiny has no chat template
 
 
 def test_a_scheduled_run_reuses_the_model_and_never_retrains(run, tmp_path: Path) -> None:

@@ -304,6 +304,33 @@ def test_pretrained_prompts_are_chat_turns_and_keep_their_embeddings() -> None:
     assert not SFTConfig(base_model="smollm2-135m").train_embeddings  # sft_train_embeddings=True by default
 
 
+def test_recicl_asks_a_chat_model_in_its_assistant_turn_where_yes_is_the_scored_token() -> None:
+    """RecICL on a pretrained instruct model: each sample is the user's turn, and the token the Yes-logit objective
+    and the scoring read is exactly the first token of "Yes" as the assistant's answer (no leading-space variant)."""
+    from transformers import AutoTokenizer
+
+    from components.recsys.icl_scoring import yes_token
+    from components.recsys.recicl import QUESTION, as_turns
+
+    folder = pretrained.cached("smollm2-135m")
+    assert folder is not None, "smollm2-135m is not cached: run `recforge models prepare smollm2-135m` first"
+    chat = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    question = QUESTION.format(index=1, nouns="movies", noun="movie", history='"Heat (1995)"', title="Up (2009)")
+    [turn] = as_turns([question], chat, chat=True)
+    assert turn.endswith("#Answer:<|im_end|>\n<|im_start|>assistant\n") and as_turns([question], chat, False) == [
+        question
+    ]
+    prompt_ids = chat(turn, add_special_tokens=False).input_ids
+    for answer in ("Yes", "No"):
+        full = chat(turn + answer, add_special_tokens=False).input_ids
+        assert full[: len(prompt_ids)] == prompt_ids
+        if answer == "Yes":
+            assert full[len(prompt_ids)] == yes_token(chat)
+        else:
+            assert full[len(prompt_ids)] != yes_token(chat)
+    assert chat.decode([yes_token(chat)]) == "Yes"
+
+
 def test_the_resolve_step_prepares_the_preset_once_and_training_links_to_it(
     registry: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
