@@ -20,16 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def recicl_and_track(
-    sft: SFTConfig,
-    icl: ICLConfig,
-    dataset_dir: str | Path,
-    base_dir: str | Path,
-    out_dir: str | Path,
-    schedule_time: str,
+    sft: SFTConfig, icl: ICLConfig, dataset_dir: str | Path, out_dir: str | Path, schedule_time: str
 ) -> dict:
     """Train (or reuse) the RecICL model and the plain SFT baseline on the training window: out/recicl, out/sft."""
-    tracking.log_prepared(dataset_dir, context="training")
-    tracking.log_base_model(read_reference(base_dir, sft.base_model))
     icl = effective_as_of(icl, schedule_time)
     mlflow.log_param("effective_as_of", str(parse_as_of(icl.as_of)) if icl.as_of else "all data")  # Unix seconds
     run_id = mlflow.active_run().info.run_id
@@ -54,16 +47,9 @@ def recicl_and_track(
 
 
 def retrain_and_track(
-    sft: SFTConfig,
-    icl: ICLConfig,
-    dataset_dir: str | Path,
-    base_dir: str | Path,
-    out_dir: str | Path,
-    schedule_time: str,
+    sft: SFTConfig, icl: ICLConfig, dataset_dir: str | Path, out_dir: str | Path, schedule_time: str
 ) -> dict:
     """The upper bound: one RecICL model per later window, trained on all data before it (out/window-<w>)."""
-    tracking.log_prepared(dataset_dir, context="training")
-    tracking.log_base_model(read_reference(base_dir, sft.base_model))
     icl = effective_as_of(icl, schedule_time)
     run_id = mlflow.active_run().info.run_id
     trained = []
@@ -93,5 +79,7 @@ def train_icl_step(
 ) -> dict:
     """The KFP step body: RecICL and its SFT baseline, or with `upper_bound` the per-window retrained models."""
     sft.require_one_process("RecICL")
+    tracking.log_prepared(dataset_dir, context="training")
+    tracking.log_base_model(read_reference(base_dir, sft.base_model))
     body = retrain_and_track if upper_bound else recicl_and_track
-    return body(sft, icl, dataset_dir, base_dir, out_dir, schedule_time)
+    return body(sft, icl, dataset_dir, out_dir, schedule_time)
