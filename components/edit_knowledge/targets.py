@@ -3,7 +3,8 @@
 k* is the MLP-out input at the subject's last token, averaged over context templates ("{}" plus short
 generated prefixes). v* = h + δ is the output of the last edited layer at that token, with δ found by Adam so
 that the model then says the new target: mean NLL of the target over the templated prompts, plus
-`kl_factor`·KL to the original next-token distribution at the subject in "<subject> is a", plus
+`kl_factor`·KL(now ‖ init) of the next-token distribution at the subject in "<subject> is a" (the
+reference's direction: the edited distribution against the original one), plus
 `weight_decay`·‖δ‖/‖h‖² (not squared, as the reference); ‖δ‖ is clamped to `clamp`·‖h‖ and the loop stops
 once the loss is below 5e-2.
 """
@@ -27,6 +28,14 @@ class TargetSettings:
     clamp: float = 0.75
     weight_decay: float = 0.5
     kl_factor: float = 0.0625
+
+
+def kl_now_from_init(now: Any, init: Any) -> Any:
+    """KL(now ‖ init) = Σ p_now (log p_now − log p_init) from log-probabilities (V,): MEMIT's direction
+    (`kl_div(init, now, log_target=True)`; torch's kl_div(input, target) is KL(target ‖ input))."""
+    import torch
+
+    return torch.nn.functional.kl_div(init, now, log_target=True, reduction="sum")
 
 
 def context_templates(model: Any, tokenizer: Any, count: int, length: int = 10, seed: int = 0) -> list[str]:
@@ -119,7 +128,7 @@ def target_value(
             logprobs = logits.log_softmax(-1)
             nll = -logprobs[rows, cols, labels].view(n, len(target_ids)).mean(1).mean()
             kl_now = logprobs[n, lookup[n]]
-            kl = torch.nn.functional.kl_div(kl_now, kl_init, log_target=True, reduction="sum")
+            kl = kl_now_from_init(kl_now, kl_init)
             decay = settings.weight_decay * delta.norm() / base.norm() ** 2
             loss = nll + settings.kl_factor * kl + decay
             record = {"nll": nll.item(), "kl": kl.item(), "steps": step + 1}
