@@ -22,10 +22,18 @@ def fact_model_and_track(config: FactConfig, dataset_dir: str, base_dir: str, mo
     record = core.build_fact_model(config, dataset_dir, model_out, facts_out)
     for epoch, loss in enumerate(record.pop("loss_curve")):
         mlflow.log_metric("fact_loss", loss, step=epoch + 1)
-    tracking.log_flat_metrics(record)
+    tracking.log_flat_metrics(record)  # known_<relation>_facts / _known: what a pretrained model knows
+    mlflow.set_tag("recforge.fact_set", record["fact_set"])
     tracking.log_output("facts", str(Path(facts_out).resolve()), tracking.digest_of(facts_out))
     digest = tracking.write_lineage_and_log_output(model_out)
-    return {"digest": digest, "known_share": record["known_share"]}
+    return {
+        "digest": digest,
+        "fact_set": record["fact_set"],
+        "facts": record["facts"],
+        "edits": record["edits"],
+        "known_share": record["known_share"],
+        "known": record["known"],
+    }
 
 
 def cache_folder(config: EditConfig) -> Path:
@@ -36,11 +44,9 @@ def cache_folder(config: EditConfig) -> Path:
 
 
 def statistics_and_track(config: EditConfig, model_dir: str, facts_dir: str, out_dir: str) -> dict:
-    """C0 over `preserved_corpus` (a text file, one text per line) or, when empty, the unedited facts."""
+    """C0 over `preserved_corpus` (WikiText-2, a text file, or the unedited facts)."""
     tracking.log_model_input("fact-model", model_dir)
-    corpus = config.preserved_corpus
-    corpus_path = Path(corpus).expanduser() if corpus else Path(facts_dir) / "preserved.txt"
-    summary = core.compute_statistics(config, model_dir, corpus_path, out_dir, cache_folder(config))
+    summary = core.compute_statistics(config, model_dir, facts_dir, out_dir, cache_folder(config))
     mlflow.log_metrics(
         {
             "stats_tokens": summary["tokens"],
@@ -50,7 +56,13 @@ def statistics_and_track(config: EditConfig, model_dir: str, facts_dir: str, out
             **{f"null_space_dim_layer_{k}": v for k, v in summary["null_space_dims"].items()},
         }
     )
-    mlflow.set_tags({"recforge.corpus_digest": summary["corpus_digest"], "recforge.stats_warning": summary["warning"]})
+    mlflow.set_tags(
+        {
+            "recforge.corpus": summary["corpus"],
+            "recforge.corpus_digest": summary["corpus_digest"],
+            "recforge.stats_warning": summary["warning"],
+        }
+    )
     tracking.log_output("stats", str(Path(out_dir).resolve()), tracking.digest_of(out_dir))
     return summary
 

@@ -17,15 +17,22 @@ from components.common.base_model import BaseModelConfig
 from components.common.config import StepConfig, setting
 
 METHODS = ("alphaedit", "memit")
+FACT_SETS = ("auto", "catalogue", "world")
 
 
 @dataclass(frozen=True)
 class FactConfig(BaseModelConfig):
-    """The fact set built from the catalogue and the model that learns it (`base_model`: a preset is trained on the
-    facts, a saved model or hub id is used as it is)."""
+    """The fact set and the model that knows it (`base_model`: a random-init preset is trained on catalogue facts;
+    a pretrained preset, saved model or hub id is used as it is, and only the facts it already knows are kept)."""
 
     section: ClassVar[str] = "facts"
 
+    fact_set: str = setting(
+        "auto",
+        "catalogue (movie genre and year), world (geography from GeoNames), auto: catalogue for a random-init"
+        " preset, world otherwise",
+    )
+    fact_city_population: int = setting(1_000_000, "world facts: smallest population of a city asked about")
     fact_items: int = setting(600, "catalogue items whose genre and year facts the model learns")
     fact_edits: int = setting(200, "counterfactual edits in the sequence, one fact of each drawn subject")
     fact_neighbours: int = setting(5, "neighbourhood prompts per edit: other items with the same relation and answer")
@@ -37,6 +44,8 @@ class FactConfig(BaseModelConfig):
 
     def __post_init__(self) -> None:
         self.check_types()
+        self.check_choice("fact_set", FACT_SETS)
+        self.check_range("fact_city_population", 1)
         self.check_range("fact_items", 2)
         self.check_range("fact_edits", 1)
         self.check_range("fact_neighbours", 0)
@@ -63,7 +72,12 @@ class EditConfig(StepConfig):
     nullspace_threshold: float = setting(2e-2, "eigenvalues of C0 below this span the preserved null space")
     edit_l2: float = setting(0.1, "AlphaEdit's ridge term lambda (10 for 7B-scale keys; 0.1 suits the tiny preset)")
     memit_mom2_weight: float = setting(0.0, "MEMIT's weight of C0; 0: GPT-J's 15,000 scaled by d_ff / 16,384")
-    preserved_corpus: str = setting("", "text file of knowledge to preserve, one text per line; empty: unedited facts")
+    preserved_corpus: str = setting(
+        "auto",
+        "knowledge to preserve (C0): a text file (one text per line), wikitext-2 ($RECFORGE_DATA_DIR/wikitext-2),"
+        " facts (the unedited facts), auto: wikitext-2 for world facts, facts otherwise",
+    )
+    stats_max_length: int = setting(256, "tokens per statistics sequence; longer texts are cut into pieces")
     stats_max_texts: int = setting(0, "preserved texts used for C0; 0: all")
     stats_batch_size: int = setting(32, "texts per forward pass of the statistics pass")
     stats_cache_dir: str = setting("", "C0 cache folder; empty: $RECFORGE_CHECKPOINT_ROOT/edit-stats")
@@ -84,6 +98,7 @@ class EditConfig(StepConfig):
         self.check_range("memit_mom2_weight", 0.0)
         self.check_range("stats_max_texts", 0)
         self.check_range("stats_batch_size", 1)
+        self.check_range("stats_max_length", 8)
         self.check_range("fluency_prompts", 0)
         self.layer_list()
 

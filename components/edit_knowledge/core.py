@@ -46,48 +46,85 @@ def known_share(model: Any, tokenizer: Any, requests: list[fact_sets.EditRequest
     return 1.0 - efficacy(model, tokenizer, requests)
 
 
-def build_fact_model(config: FactConfig, dataset_dir: str | Path, model_out: str | Path, facts_out: str | Path) -> dict:
-    """Choose the items, write the fact set, and train the preset on it (or load the given model)."""
-    from components.common.models import load_base_model, model_kind, save_model
-    from components.edit_knowledge.fact_model import train_on_sentences
+def resolve_fact_set(config: FactConfig) -> str:
+    """'catalogue' or 'world': `fact_set`, or for 'auto' catalogue facts for a random-init preset (it is trained
+    on them) and world facts for a pretrained model (it is asked what it already knows)."""
+    from components.common.models import model_kind
 
-    facts = fact_sets.choose_subjects(
+    if config.fact_set != "auto":
+        return config.fact_set
+    return "catalogue" if model_kind(config.base_model) == "preset" else "world"
+
+
+def _candidate_facts(config: FactConfig, fact_set: str, dataset_dir: str | Path) -> list[fact_sets.Fact]:
+    if fact_set == "world":
+        from components.edit_knowledge.world import world_facts
+
+        return world_facts(config.fact_city_population)
+    return fact_sets.choose_subjects(
         fact_sets.item_facts(_read_items(dataset_dir)), config.fact_items, config.fact_seed
     )
-    requests = fact_sets.edit_requests(facts, config.fact_edits, config.fact_neighbours, config.fact_seed)
-    texts = fact_sets.sentences(facts)
+
+
+def build_fact_model(config: FactConfig, dataset_dir: str | Path, model_out: str | Path, facts_out: str | Path) -> dict:
+    """Write the fact set and the edit sequence, and the model that knows the facts.
+
+    A random-init preset is trained on every sentence of the fact set. Any other model (a pretrained preset, a
+    saved model, a hub id) is used as it is, and only the facts it knows (greedy) are kept.
+    """
+    from components.common.models import load_base_model, model_kind, save_model
+    from components.edit_knowledge.fact_model import train_on_sentences
+    from components.edit_knowledge.known import keep_known
+    from components.edit_knowledge.world import WORLD_RELATIONS
+
+    fact_set = resolve_fact_set(config)
+    templates = WORLD_RELATIONS if fact_set == "world" else fact_sets.RELATIONS
+    facts = _candidate_facts(config, fact_set, dataset_dir)
     started = time.time()
     model, tokenizer = load_base_model(
-        config.base_model, corpus=texts, seed=config.fact_seed, vocab_size=config.fact_vocab_size
-    )
+        config.base_model, corpus=fact_sets.sentences(facts, templates), seed=config.fact_seed,
+        vocab_size=config.fact_vocab_size,
+    )  # fmt: skip
     model.to(best_device())
     curve: list[float] = []
+    counts: dict[str, dict[str, int]] = {}
     if model_kind(config.base_model) == "preset":
         curve = train_on_sentences(
             model,
             tokenizer,
-            texts,
+            fact_sets.sentences(facts, templates),
             epochs=config.fact_epochs,
             lr=config.fact_lr,
             batch_size=config.fact_batch_size,
             seed=config.fact_seed,
         )
+    else:
+        model.eval()
+        facts, counts = keep_known(model, tokenizer, facts, templates)
+        log.info("facts the model knows: %s", counts)
+        if not facts:
+            raise ConfigError(
+                "facts.fact_set", f"{config.base_model} knows none of the {fact_set} facts; expected a model that does"
+            )
     model.eval()
+    requests = fact_sets.edit_requests(facts, config.fact_edits, config.fact_neighbours, config.fact_seed, templates)
     share = known_share(model, tokenizer, requests)
     save_model(model.to("cpu"), tokenizer, model_out)
     with atomic_dir(facts_out) as tmp:
         (tmp / "facts.json").write_text(json.dumps([asdict(f) for f in facts]), encoding="utf-8")
         (tmp / "requests.json").write_text(json.dumps(fact_sets.to_json(requests)), encoding="utf-8")
-        preserved = fact_sets.preserved_sentences(facts, requests)
+        preserved = fact_sets.preserved_sentences(facts, requests, templates)
         (tmp / "preserved.txt").write_text("\n".join(preserved) + "\n", encoding="utf-8")
+        (tmp / "fact_set.json").write_text(json.dumps({"fact_set": fact_set, "known": counts}), encoding="utf-8")
     return {
+        "fact_set": fact_set,
         "facts": len(facts),
-        "sentences": len(texts),
         "edits": len(requests),
         "preserved_sentences": len(preserved),
         "known_share": share,
         "train_seconds": time.time() - started,
         "loss_curve": curve,
+        "known": counts,
     }
 
 
@@ -107,21 +144,6 @@ def read_requests(facts_dir: str | Path) -> list[fact_sets.EditRequest]:
     return requests
 
 
-def read_corpus(path: str | Path, max_texts: int = 0) -> list[str]:
-    """Preserved texts, one per non-empty line of a UTF-8 file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found; expected preserved texts, one per line")
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not UTF-8 (byte {exc.start}); expected UTF-8 text, one text per line") from None
-    texts = [line for line in lines if line]
-    if not texts:
-        raise DataError(path, "no texts; expected at least one preserved text")
-    return texts[:max_texts] if max_texts else texts
-
-
 def load_model(model_dir: str | Path) -> tuple[Any, Any]:
     from components.common.models import load_base_model
 
@@ -131,19 +153,23 @@ def load_model(model_dir: str | Path) -> tuple[Any, Any]:
 
 
 def compute_statistics(
-    config: EditConfig, model_dir: str | Path, corpus_path: str | Path, out_dir: str | Path, cache_dir: str | Path
+    config: EditConfig, model_dir: str | Path, facts_dir: str | Path, out_dir: str | Path, cache_dir: str | Path
 ) -> dict:
-    """C0 sums for every edited layer (cached), the null-space size per layer, written to `out_dir`."""
+    """C0 sums over `preserved_corpus` for every edited layer (cached), the null-space size per layer, written to
+    `out_dir`."""
     import torch
 
     from components.edit_knowledge.alphaedit import null_space_projector
+    from components.edit_knowledge.corpus import preserved_texts
     from components.edit_knowledge.layers import key_size, resolve_layers
     from components.edit_knowledge.stats import cached_second_moments
 
     model, tokenizer = load_model(model_dir)
     layers = resolve_layers(model, config.layer_list())
-    texts = read_corpus(corpus_path, config.stats_max_texts)
-    moments, record = cached_second_moments(model, tokenizer, texts, layers, cache_dir, config.stats_batch_size)
+    texts, corpus = preserved_texts(config, facts_dir)
+    moments, record = cached_second_moments(
+        model, tokenizer, texts, layers, cache_dir, config.stats_batch_size, max_length=config.stats_max_length
+    )
     null_dims = {}
     with atomic_dir(out_dir) as tmp:
         for layer, (total, count) in moments.items():
@@ -154,6 +180,7 @@ def compute_statistics(
             **record,
             "layers": layers,
             "texts": len(texts),
+            "corpus": corpus,
             "key_size": key_size(model, layers[0]),
             "null_space_dims": {str(k): v for k, v in null_dims.items()},
             "threshold": config.nullspace_threshold,

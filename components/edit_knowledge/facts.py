@@ -86,60 +86,80 @@ def choose_subjects(facts: Sequence[Fact], n_items: int, seed: int) -> list[Fact
     return [fact for subject in chosen for fact in by_subject[subject]]
 
 
-def sentences(facts: Iterable[Fact]) -> list[str]:
+Templates = Mapping[str, tuple[str, ...]]  # relation -> templates; the first is the edit prompt
+
+
+def sentences(facts: Iterable[Fact], templates: Templates = RELATIONS) -> list[str]:
     """Every fact under every template of its relation, as one training sentence each."""
-    return [template.format(f.subject) + f.target for f in facts for template in RELATIONS[f.relation]]
+    return [template.format(f.subject) + f.target for f in facts for template in templates[f.relation]]
 
 
-def edit_requests(facts: Sequence[Fact], n_edits: int, n_neighbours: int, seed: int) -> list[EditRequest]:
-    """`n_edits` counterfactual requests over distinct subjects, each with paraphrases and neighbourhood prompts.
+def edit_requests(
+    facts: Sequence[Fact], n_edits: int, n_neighbours: int, seed: int, templates: Templates = RELATIONS
+) -> list[EditRequest]:
+    """`n_edits` counterfactual requests over distinct subjects, each with paraphrases and `n_neighbours`
+    neighbourhood prompts.
 
-    The new target is another object of the same relation drawn at random; neighbours are other subjects (not
-    edited) with the same relation and the same true object as the edited fact.
+    Facts are visited in a seeded random order. A fact becomes an edit when its subject is neither edited nor
+    anybody's neighbour and its group (the subjects sharing its relation and true object) still has
+    `n_neighbours` unedited subjects besides it. Each group's neighbours are drawn once and shared by all of the
+    group's edits (as CounterFact's neighbourhoods overlap), and a neighbour is never edited, so specificity
+    always asks about untouched subjects. The new target is another object of the same relation, drawn
+    uniformly. ConfigError when fewer than `n_edits` facts qualify.
     """
     if n_edits < 1:
         raise ConfigError("facts.fact_edits", f"got {n_edits}; expected at least one edit")
     rng = random.Random(seed)
-    objects: dict[str, list[str]] = defaultdict(list)
+    objects: dict[str, set[str]] = defaultdict(set)
     holders: dict[tuple[str, str], list[str]] = defaultdict(list)
     for fact in facts:
-        objects[fact.relation].append(fact.target)
+        objects[fact.relation].add(fact.target)
         holders[(fact.relation, fact.target)].append(fact.subject)
-    subjects = sorted({f.subject for f in facts})
-    if len(subjects) < n_edits:
-        raise ConfigError("facts.fact_edits", f"got {n_edits}; only {len(subjects)} subjects are available")
-    edited = rng.sample(subjects, n_edits)
-    edited_set = set(edited)
-    by_subject: dict[str, list[Fact]] = defaultdict(list)
-    for fact in facts:
-        by_subject[fact.subject].append(fact)
+    order = sorted(facts, key=lambda f: (f.subject, f.relation))
+    rng.shuffle(order)
+    edited: set[str] = set()
+    reserved: dict[tuple[str, str], list[str]] = {}  # group -> its neighbours
+    neighbour_subjects: set[str] = set()
     requests = []
-    for subject in edited:
-        fact = rng.choice(sorted(by_subject[subject], key=lambda f: f.relation))
-        choices = sorted(set(objects[fact.relation]) - {fact.target})
-        if not choices:
-            raise ConfigError("facts", f"relation {fact.relation} has a single object; nothing to edit it to")
-        templates = RELATIONS[fact.relation]
-        pool = [s for s in holders[(fact.relation, fact.target)] if s not in edited_set]
-        neighbours = rng.sample(pool, min(n_neighbours, len(pool)))
+    for fact in order:
+        group = (fact.relation, fact.target)
+        choices = sorted(objects[fact.relation] - {fact.target})
+        if fact.subject in edited or fact.subject in neighbour_subjects or not choices:
+            continue
+        if group not in reserved:
+            pool = sorted({s for s in holders[group] if s != fact.subject and s not in edited})
+            if len(pool) < n_neighbours:
+                continue
+            reserved[group] = rng.sample(pool, n_neighbours)
+            neighbour_subjects.update(reserved[group])
+        relation_templates = templates[fact.relation]
         requests.append(
             EditRequest(
-                subject=subject,
+                subject=fact.subject,
                 relation=fact.relation,
-                prompt=templates[0],
+                prompt=relation_templates[0],
                 target_new=rng.choice(choices),
                 target_true=fact.target,
-                paraphrases=tuple(t.format(subject) for t in templates[1:]),
-                neighbours=tuple(templates[0].format(s) for s in neighbours),
+                paraphrases=tuple(t.format(fact.subject) for t in relation_templates[1:]),
+                neighbours=tuple(relation_templates[0].format(s) for s in reserved[group]),
             )
         )
-    return requests
+        edited.add(fact.subject)
+        if len(requests) == n_edits:
+            return requests
+    raise ConfigError(
+        "facts.fact_edits",
+        f"got {n_edits}; only {len(requests)} facts have {n_neighbours} unedited subjects with the same relation"
+        " and object; expected fewer edits, fewer neighbours or more facts",
+    )
 
 
-def preserved_sentences(facts: Iterable[Fact], requests: Iterable[EditRequest]) -> list[str]:
+def preserved_sentences(
+    facts: Iterable[Fact], requests: Iterable[EditRequest], templates: Templates = RELATIONS
+) -> list[str]:
     """The knowledge to keep: every sentence about subjects that are not edited."""
     edited = {r.subject for r in requests}
-    return sentences(f for f in facts if f.subject not in edited)
+    return sentences((f for f in facts if f.subject not in edited), templates)
 
 
 def check_request(request: EditRequest, where: str) -> None:

@@ -93,27 +93,47 @@ def read_at(
     return {layer: store[layer][rows, cols].float() for layer in layers}
 
 
-def target_logprobs(
-    model: Any, tokenizer: Any, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 64
-) -> Any:
-    """Mean log-probability per target token of `targets[i]` after `prompts[i]` -> (n,) float tensor."""
+def _target_rows(
+    model: Any, tokenizer: Any, prompts: Sequence[str], targets: Sequence[str], batch_size: int
+) -> Iterator[tuple[Any, Any]]:
+    """For each pair in order: (log-probabilities (L, V) at the positions that predict the target's L tokens,
+    the target's token ids (L,)), from one teacher-forced forward per batch of prompt + target."""
     import torch
 
-    scores = []
+    device = next(model.parameters()).device
     for start in range(0, len(prompts), batch_size):
         chunk_p = prompts[start : start + batch_size]
         chunk_t = targets[start : start + batch_size]
         prompt_len = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in chunk_p]
         target_ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in chunk_t]
         texts = [p + t for p, t in zip(chunk_p, chunk_t, strict=True)]
-        input_ids, mask, _ = batch_tokens(tokenizer, texts, next(model.parameters()).device)
+        input_ids, mask, _ = batch_tokens(tokenizer, texts, device)
         with torch.no_grad():
             logprobs = model(input_ids=input_ids, attention_mask=mask).logits.float().log_softmax(-1)  # (B, T, V)
         for row, (start_at, ids) in enumerate(zip(prompt_len, target_ids, strict=True)):
             positions = torch.arange(start_at - 1, start_at - 1 + len(ids), device=logprobs.device)
-            chosen = input_ids[row, start_at : start_at + len(ids)]
-            scores.append(logprobs[row, positions, chosen].mean())
+            yield logprobs[row, positions], input_ids[row, start_at : start_at + len(ids)]
+
+
+def target_logprobs(
+    model: Any, tokenizer: Any, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 64
+) -> Any:
+    """Mean log-probability per target token of `targets[i]` after `prompts[i]` -> (n,) float tensor."""
+    import torch
+
+    rows = _target_rows(model, tokenizer, prompts, targets, batch_size)
+    scores = [logprobs.gather(1, ids[:, None]).mean() for logprobs, ids in rows]
     return torch.stack(scores).cpu()
+
+
+def greedy_matches(
+    model: Any, tokenizer: Any, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 64
+) -> Any:
+    """(n,) bool: would greedy decoding after `prompts[i]` write exactly the tokens of `targets[i]`?"""
+    import torch
+
+    rows = _target_rows(model, tokenizer, prompts, targets, batch_size)
+    return torch.tensor([bool((logprobs.argmax(-1) == ids).all()) for logprobs, ids in rows], dtype=torch.bool)
 
 
 def sample(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> str:
