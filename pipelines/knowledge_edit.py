@@ -1,4 +1,5 @@
-"""knowledge-edit: prepare -> facts about catalogue items and a model that knows them -> preserved statistics C0
+"""knowledge-edit: prepare -> facts (catalogue items for a preset trained on them, world facts a pretrained model
+already knows) and the model -> preserved statistics C0 (WikiText-2 for a pretrained model)
 -> the same counterfactual edit sequence with AlphaEdit and MEMIT (dsl.ParallelFor over `methods`), evaluated
 after every batch -> comparison report with the curves."""
 
@@ -16,7 +17,7 @@ from pipelines.settings import CompileSettings
 from pipelines.steps import prepare, resolve_base
 
 NAME = "knowledge-edit"
-DESCRIPTION = "facts about catalogue items -> a model that knows them -> C0 -> AlphaEdit and MEMIT sequences -> report"
+DESCRIPTION = "facts and a model that knows them -> C0 -> AlphaEdit and MEMIT sequences -> report"
 PARAMETERS = Parameters(
     (PrepareConfig, FactConfig, EditConfig),
     extra={"methods": (list, list(METHODS), "the methods run side by side on the same sequence")},
@@ -39,7 +40,7 @@ def build(settings: CompileSettings) -> Any:
         run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
         edit_args = pick(args, EditConfig)
 
-        # 1. Prepare the dataset (its items table holds titles, genres and years).
+        # 1. Prepare the dataset (its items table holds titles, genres and years: the catalogue facts).
         prepared = prepare(args, settings, run)
 
         # 2. The fact set, the counterfactual edit sequence and a model that knows the facts.

@@ -17,7 +17,7 @@ def build_fact_model(
     facts: dsl.Output[dsl.Dataset],
     **settings,
 ):
-    """Genre and year facts of catalogue items, counterfactual edit requests, and a model that knows the facts."""
+    """The fact set (catalogue or world facts), counterfactual edit requests, and a model that knows the facts."""
     settings = dict(locals())  # first: the parameters, every generated setting included
     from components.common.step import run_step
     from components.edit_knowledge.body import fact_model_and_track
