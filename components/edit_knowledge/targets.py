@@ -107,11 +107,18 @@ def target_value(
     rows = torch.arange(n, device=device).repeat_interleave(len(target_ids))
     cols = torch.tensor([length - 1 + j for length in prompt_lengths for j in range(len(target_ids))], device=device)
     labels = target.repeat(n)
+    # only the positions read below go through the vocabulary projection: (n+1, T) bool -> (K, V) logits,
+    # row-major; `slot[row, position]` is a position's row in those logits
+    keep = torch.zeros_like(mask, dtype=torch.bool)
+    keep[rows, cols] = True
+    keep[n, lookup[n]] = True
+    slot = (keep.flatten().cumsum(0) - 1).view(keep.shape)
+    wanted, kl_slot = slot[rows, cols], slot[n, lookup[n]]
 
     with torch.no_grad():
         base = read_at(model, tokenizer, [texts[0]], [lookup[0]], [layer], "out")[layer][0].to(device)  # (d_model,)
-        logits = model(input_ids=input_ids, attention_mask=mask).logits
-        kl_init = logits[n, lookup[n]].float().log_softmax(-1)  # (V,)
+        logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=keep).logits  # (K, V)
+        kl_init = logits[kl_slot].float().log_softmax(-1)  # (V,)
 
     delta = torch.zeros_like(base, requires_grad=True)
     optimizer = torch.optim.Adam([delta], lr=settings.lr)
@@ -124,10 +131,10 @@ def target_value(
         for step in range(settings.steps):
             optimizer.zero_grad()
             with add_at(model, layer, list(enumerate(lookup)), delta):
-                logits = model(input_ids=input_ids, attention_mask=mask).logits.float()  # (n+1, T, V)
-            logprobs = logits.log_softmax(-1)
-            nll = -logprobs[rows, cols, labels].view(n, len(target_ids)).mean(1).mean()
-            kl_now = logprobs[n, lookup[n]]
+                logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=keep).logits  # (K, V)
+            logprobs = logits.float().log_softmax(-1)
+            nll = -logprobs[wanted, labels].view(n, len(target_ids)).mean(1).mean()
+            kl_now = logprobs[kl_slot]
             kl = kl_now_from_init(kl_now, kl_init)
             decay = settings.weight_decay * delta.norm() / base.norm() ** 2
             loss = nll + settings.kl_factor * kl + decay
