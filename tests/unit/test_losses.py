@@ -72,7 +72,7 @@ def test_every_registered_loss_has_a_reference_formula() -> None:
 @pytest.mark.parametrize("name", sorted(FORMULAS))
 def test_matches_the_formula_on_random_tensors(name: str) -> None:
     formula, hparams = FORMULAS[name]
-    batch = _batch(seed=hash(name) % 1000)
+    batch = _batch(seed=sorted(FORMULAS).index(name))  # fixed per loss (hash() is salted per process)
     hparams = dict(hparams)
     if "epsilon" in hparams:
         hparams["epsilon"] = torch.rand(16, generator=torch.Generator().manual_seed(5)) * 0.5
