@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from components.common.atomic import atomic_dir
+from components.common.errors import DataError
 from components.recsys.ilora import ILoRAModel
 from components.recsys.ilora_config import ILoRAConfig
 from components.recsys.sasrec import load_sasrec, pad_histories
@@ -87,7 +88,18 @@ def load_ilora(model_dir: str | Path) -> tuple[ILoRAModel, Any, Any, dict]:
     tokenizer = AutoTokenizer.from_pretrained(folder / "base", local_files_only=True)
     base = AutoModelForCausalLM.from_config(_config(folder / "base"))
     model = build_ilora(base, tokenizer, config, sasrec, train_embeddings=False)
-    model.load_state_dict(torch.load(folder / "ilora.pt", weights_only=True), strict=False)
+    saved = torch.load(folder / "ilora.pt", weights_only=True)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    if missing or unexpected:
+        problem = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
+        raise DataError(
+            folder / "ilora.pt",
+            f"{problem} ({len(missing)} missing, {len(unexpected)} unexpected tensors); expected the state of the"
+            " iLoRA model that model.json describes",
+        )
+    model.load_state_dict(saved, strict=True)
     model.eval()
     return model, tokenizer, sasrec, describe
 

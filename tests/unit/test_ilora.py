@@ -121,3 +121,14 @@ def test_training_learns_and_saves(preference_world: dict[str, Path], tmp_path: 
     reps = torch.from_numpy(sequence_representations(sasrec, [np.array([1, 2, 3])]))
     with torch.no_grad():
         assert torch.isfinite(model(input_ids=ids, user_repr=reps).logits).all()
+    # loading is strict: every saved tensor is used and every tensor of the model is loaded
+    state = torch.load(tmp_path / "out" / "ilora.pt", weights_only=True)
+    for key in list(state):
+        if "gate" in key:
+            del state[key]
+            break
+    else:
+        pytest.fail("no gate tensor in the saved state")
+    torch.save(state, tmp_path / "out" / "ilora.pt")
+    with pytest.raises(DataError, match=r"ilora\.pt: missing '.*gate.*' \(1 missing, 0 unexpected tensors\)"):
+        load_ilora(tmp_path / "out")
