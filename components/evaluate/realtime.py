@@ -74,7 +74,7 @@ def evaluate_realtime(
     cache: dict = {}
     for window in range(1, len(bounds) - 1):
         queries = window_queries(timeline, bounds, window, icl.icl_eval_queries, icl.icl_seed)
-        queries = queries[timeline.position[queries] >= icl.icl_demos]  # the same queries for every model
+        queries = queries[timeline.earlier[queries] >= icl.icl_demos]  # the same queries for every model
         labels = timeline.liked[queries]
         if len(queries) == 0 or labels.all() or not labels.any():
             reason = "no queries" if len(queries) == 0 else ("no positives" if not labels.any() else "no negatives")

@@ -5,7 +5,10 @@ Each sample groups K examples of one user in time order: K-1 answered demonstrat
 interactions before the query) and the query, each a Yes/No question "will the user enjoy <title>?" over the
 user's up to 10 most recent liked titles at that time. Labels come from ratings (liked = rating >= threshold).
 The model is trained once; at serving time the demonstrations are refreshed from the newest interactions, so new
-interests enter only through the prompt. Everything a sample shows happened strictly before its query.
+interests enter only through the prompt. Everything a sample shows happened strictly before its query in time:
+timestamps are whole seconds and a user often rates several items in the same second (16 % of MovieLens
+interactions share the previous one's second), so interactions in the query's second are neither demonstrations
+nor history, whatever their order in the file.
 A model with a chat template (a pretrained instruct model) gets each sample as the user's turn and answers "Yes" or
 "No" as the assistant (`as_turns`); the model folder records which (`model.json` "chat").
 """
@@ -47,7 +50,12 @@ class UserTimeline:
     timestamp: np.ndarray  # (n,) int64
     liked: np.ndarray  # (n,) bool
     starts: np.ndarray  # (n_users,) int64
-    position: np.ndarray  # (n,) int64: index of the interaction within its user's sequence
+    first_same: np.ndarray  # (n,) int64: index of the user's first interaction in the same second
+
+    @property
+    def earlier(self) -> np.ndarray:
+        """(n,) how many of the user's interactions are strictly earlier in time than each interaction."""
+        return self.first_same - self.starts[self.user]
 
     @classmethod
     def load(cls, data: Prepared, like_threshold: float) -> UserTimeline:
@@ -57,22 +65,32 @@ class UserTimeline:
                 "icl", f"{data.stats['dataset']} has no timestamps; expected a dataset with time (MovieLens, Amazon)"
             )
         user = table["user_id"].to_numpy().astype(np.int64)
+        timestamp = table["timestamp"].to_numpy().astype(np.int64)
         counts = np.bincount(user, minlength=data.n_users)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         return cls(
             user=user,
             item=table["item_id"].to_numpy().astype(np.int64),
-            timestamp=table["timestamp"].to_numpy().astype(np.int64),
+            timestamp=timestamp,
             liked=table["rating"].to_numpy() >= like_threshold,
             starts=starts,
-            position=np.arange(len(user)) - starts[user],
+            first_same=same_second_starts(user, timestamp),
         )
 
     def liked_before(self, index: int, limit: int) -> np.ndarray:
-        """Up to `limit` most recent liked items of the user strictly before interaction `index` (oldest first)."""
+        """Up to `limit` most recent liked items of the user strictly before interaction `index` in time (oldest
+        first): none from `index`'s own second."""
         start = self.starts[self.user[index]]
-        earlier = np.arange(start, index)
+        earlier = np.arange(start, self.first_same[index])
         return self.item[earlier[self.liked[earlier]]][-limit:]
+
+
+def same_second_starts(user: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
+    """(n,) for rows sorted by user then time: the index of the first row with the same user and timestamp."""
+    index = np.arange(len(user))
+    new = np.ones(len(user), dtype=bool)
+    new[1:] = (user[1:] != user[:-1]) | (timestamp[1:] != timestamp[:-1])
+    return np.maximum.accumulate(np.where(new, index, 0))
 
 
 def time_boundaries(timestamp: np.ndarray, train_fraction: float, windows: int, as_of: int = 0) -> np.ndarray:
@@ -104,17 +122,19 @@ def build_samples(
     history_len: int,
     domain: str = "movie",
 ) -> ICLSamples:
-    """One prompt per query interaction: `demos` answered demonstrations (the user's latest interactions before
-    it, oldest first), then the query. Queries with fewer than `demos` earlier interactions are left out."""
+    """One prompt per query interaction: `demos` answered demonstrations (the user's latest interactions strictly
+    before it in time, oldest first), then the query. Queries with fewer than `demos` earlier interactions are
+    left out."""
     if demos < 0:
         raise ConfigError("icl.icl_demos", f"got {demos}; expected >= 0")
     noun, nouns = NOUNS[domain]
-    keep = timeline.position[queries] >= demos
+    keep = timeline.earlier[queries] >= demos
     chosen = queries[keep]
     prompts = []
     for query in chosen:
         parts = [HEADER.format(noun=noun)] if demos else []
-        examples = [*range(query - demos, query), query]
+        first_same = int(timeline.first_same[query])
+        examples = [*range(first_same - demos, first_same), query]
         for n, index in enumerate(examples, start=1):
             history = ", ".join(f'"{titles[i]}"' for i in timeline.liked_before(index, history_len)) or "(none yet)"
             text = QUESTION.format(index=n, nouns=nouns, noun=noun, history=history, title=titles[timeline.item[index]])

@@ -15,7 +15,13 @@ from components.prepare_data.config import PrepareConfig
 from components.prepare_data.core import prepare
 from components.recsys.icl_config import ICLConfig, effective_as_of, parse_as_of
 from components.recsys.metrics import auc, uauc
-from components.recsys.recicl import UserTimeline, build_samples, time_boundaries, window_queries
+from components.recsys.recicl import (
+    UserTimeline,
+    build_samples,
+    same_second_starts,
+    time_boundaries,
+    window_queries,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +46,9 @@ def test_samples_group_k_examples_in_time_order_without_leakage(data: Prepared, 
         assert examples == ["1", "2", "3", "4", "5"]
         answers = re.findall(r"#Answer:(Yes|No)?", prompt)
         assert answers[-1] == "" and all(a in ("Yes", "No") for a in answers[:-1])  # the query is unanswered
-        demos = np.arange(query - 4, query)
+        demos = np.arange(timeline.first_same[query] - 4, timeline.first_same[query])
         assert np.all(timeline.user[demos] == timeline.user[query])  # same user
-        assert np.all(timeline.timestamp[demos] <= timeline.timestamp[query])  # never after the query
+        assert np.all(timeline.timestamp[demos] < timeline.timestamp[query])  # strictly before, to the second
         assert np.all(np.diff(timeline.timestamp[np.append(demos, query)]) >= 0)  # in time order
         assert [a == "Yes" for a in answers[:-1]] == timeline.liked[demos].tolist()  # labels from ratings
         assert label == int(timeline.liked[query])
@@ -50,13 +56,41 @@ def test_samples_group_k_examples_in_time_order_without_leakage(data: Prepared, 
         assert titles[-1] == data.titles[timeline.item[query]]
         # the query's own item appears nowhere before it unless the user met it earlier
         history = timeline.liked_before(query, 10)
-        assert set(history) <= set(timeline.item[timeline.starts[timeline.user[query]] : query])
+        start = timeline.starts[timeline.user[query]]
+        assert set(history) <= set(timeline.item[start : timeline.first_same[query]])
+
+
+def test_interactions_in_the_query_second_are_neither_demonstrations_nor_history() -> None:
+    # one user, seconds 1, 2, 2, 2, 3 (file order); every interaction liked
+    timeline = UserTimeline(
+        user=np.zeros(5, dtype=np.int64),
+        item=np.arange(5, dtype=np.int64),
+        timestamp=np.array([1, 2, 2, 2, 3]),
+        liked=np.ones(5, dtype=bool),
+        starts=np.array([0]),
+        first_same=same_second_starts(np.zeros(5, dtype=np.int64), np.array([1, 2, 2, 2, 3])),
+    )
+    assert timeline.first_same.tolist() == [0, 1, 1, 1, 4]
+    assert timeline.earlier.tolist() == [0, 1, 1, 1, 4]
+    assert timeline.liked_before(3, 10).tolist() == [0]  # not items 1 and 2, rated in the same second
+    assert timeline.liked_before(4, 10).tolist() == [0, 1, 2, 3]
+    titles = [f"T{i}" for i in range(5)]
+    samples = build_samples(timeline, titles, np.array([2, 3, 4]), demos=2, history_len=10)
+    assert samples.queries.tolist() == [4] and samples.left_out == 2  # 2 and 3 have one earlier interaction
+    assert re.findall(r'titled "(T\d)"', samples.prompts[0]) == ["T2", "T3", "T4"]  # demos from seconds < 3
+    # two users: a new user starts a new group even at the same second
+    assert same_second_starts(np.array([0, 0, 1, 1]), np.array([5, 5, 5, 6])).tolist() == [0, 0, 2, 3]
+
+
+def test_real_movielens_has_same_second_ties(timeline: UserTimeline) -> None:
+    ties = (timeline.first_same != np.arange(len(timeline.user))).mean()
+    assert 0.10 < ties < 0.25  # the share the strict rule exists for
 
 
 def test_liked_history_is_the_ten_most_recent_likes(timeline: UserTimeline) -> None:
     user0 = np.flatnonzero(timeline.user == 0)
     query = user0[60]
-    earlier = user0[:60]
+    earlier = user0[: timeline.earlier[query]]
     expected = timeline.item[earlier[timeline.liked[earlier]]][-10:]
     assert timeline.liked_before(query, 10).tolist() == expected.tolist()
 
