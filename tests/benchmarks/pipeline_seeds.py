@@ -46,7 +46,7 @@ def main() -> None:
     shown = [k for k in KEYS if all(k in r for rows in per_model.values() for r in rows)]
     print("\n| model | " + " | ".join(shown) + " |\n|---|" + "---|" * len(shown))
     for model, rows in per_model.items():
-        cells = [f"{np.mean([r[k] for r in rows]):.4f} ± {np.std([r[k] for r in rows]):.4f}" for k in shown]
+        cells = [f"{np.mean([r[k] for r in rows]):.4f} ± {np.std([r[k] for r in rows], ddof=1):.4f}" for k in shown]
         print(f"| {model} | " + " | ".join(cells) + " |")
     out = Path(__file__).parent / "results" / f"{args.pipeline}_seeds.json"
     out.write_text(json.dumps({"seconds": seconds, "models": per_model}, indent=2))

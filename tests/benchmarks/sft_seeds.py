@@ -45,7 +45,7 @@ def main() -> None:
         print(f"| {r['seed']} | " + " | ".join(f"{r[k]:.4f}" for k in keys) + " |")
     print(
         "| mean ± sd | "
-        + " | ".join(f"{np.mean([r[k] for r in rows]):.4f} ± {np.std([r[k] for r in rows]):.4f}" for k in keys)
+        + " | ".join(f"{np.mean([r[k] for r in rows]):.4f} ± {np.std([r[k] for r in rows], ddof=1):.4f}" for k in keys)
         + " |"
     )
     (work.parent / "sft_seeds.json").write_text(json.dumps(rows, indent=2))
