@@ -45,6 +45,9 @@ def test_alphaedit_and_memit_edit_the_same_sequence_and_are_compared(tmp_path: P
         history = client.get_metric_history(edit.info.run_id, "efficacy")
         assert sorted(m.step for m in history) == [0, 5, 10]  # before, after each batch of 5
         assert {"efficacy", "generalization", "specificity", "fluency"} <= set(edit.data.metrics)
+        # a no-op edit fails here: the edits must be written (step 0 holds the whole edit set before editing)
+        efficacy = {m.step: m.value for m in history}
+        assert efficacy[10] >= efficacy[0] + 0.2, (method, efficacy)
     report = Path(run.outputs["report"]).read_text()
     assert "| alphaedit |" in report and "| memit |" in report and "null-space" in report
     comparison = steps["compare-edits"]
