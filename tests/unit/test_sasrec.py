@@ -105,3 +105,36 @@ def test_popularity_counts_only_training_interactions(data: Prepared) -> None:
     train = data.split("train")
     assert counts.sum() == len(train.values) + len(train.targets)
     assert counts.sum() == 100836 - 2 * 610  # every interaction but each user's valid and test targets
+
+
+def _cyclic_movielens(folder: Path, n_items: int = 120, n_users: int = 300, length: int = 24) -> Path:
+    """ratings.csv / movies.csv where every user walks the items in order (i -> i + 1 mod n) from a random
+    start: the next item is fully determined by the last one, and every item is about equally popular."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    rows = ["userId,movieId,rating,timestamp"]
+    for user in range(1, n_users + 1):
+        start = int(rng.integers(n_items))
+        for step in range(length):
+            rows.append(f"{user},{(start + step) % n_items + 1},4.0,{1_000_000 + 100 * step}")
+    (folder / "ratings.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    movies = ["movieId,title,genres"] + [f"{i},Item {i} (2000),Drama" for i in range(1, n_items + 1)]
+    (folder / "movies.csv").write_text("\n".join(movies) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_sasrec_learns_a_sequential_rule_that_popularity_cannot_see(tmp_path: Path) -> None:
+    prepare(PrepareConfig(data_dir=str(_cyclic_movielens(tmp_path / "raw"))), tmp_path / "prepared")
+    data = Prepared(tmp_path / "prepared")
+    test = data.split("test")
+    target = test.target_index()
+    popularity = train_popularity(data)[test.candidates]  # (rows, 20)
+    pop_hr1 = hit_ratio_at_k(ranks_from_scores(popularity.astype(float), target), 1)
+    pop_hr10 = hit_ratio_at_k(ranks_from_scores(popularity.astype(float), target), 10)
+    model, _ = train_sasrec(
+        data, SASRecConfig(sasrec_epochs=150, sasrec_eval_every=50, sasrec_max_len=20, sasrec_dropout=0.0, sasrec_lr=5e-3),
+        progress=False,
+    )  # fmt: skip
+    sasrec_hr1 = hit_ratio_at_k(ranks_from_scores(score_split(model, test), target), 1)
+    assert pop_hr10 < 0.65 and pop_hr1 < 0.15  # popularity is at chance here (0.5 and 0.05)
+    assert sasrec_hr1 > 0.8, sasrec_hr1  # SASRec reads the last item and names the next
