@@ -12,9 +12,19 @@ import torch
 from components.recsys.scoring import pad
 
 
-def yes_token(tokenizer: Any) -> int:
-    """The first token of "Yes" as it follows "#Answer:" in the prompts."""
-    return int(tokenizer("Yes", add_special_tokens=False).input_ids[0])
+def yes_token(tokenizer: Any, prompt: str = "#Answer:") -> int:
+    """The token the model writes first when it answers "Yes" right after `prompt` (a sample's prompt as the
+    model reads it: the plain question, or its chat turn), found by tokenizing prompt + "Yes" as the trainer
+    does. A tokenizer that merges the answer into the prompt's last token has no answer position: ConfigError."""
+    from components.common.errors import ConfigError
+
+    prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+    full = tokenizer(prompt + "Yes", add_special_tokens=False).input_ids
+    if full[: len(prompt_ids)] != prompt_ids or len(full) == len(prompt_ids):
+        raise ConfigError(
+            "icl", f"the tokenizer merges 'Yes' into the prompt's end {prompt[-20:]!r}; expected an answer token"
+        )
+    return int(full[len(prompt_ids)])
 
 
 @torch.no_grad()
@@ -22,7 +32,7 @@ def yes_scores(model: Any, tokenizer: Any, prompts: Sequence[str], batch_size: i
     """(n,) logit of "Yes" at the end of each prompt."""
     model.eval()
     device = next(model.parameters()).device
-    yes = yes_token(tokenizer)
+    yes = yes_token(tokenizer, prompts[0]) if len(prompts) else 0
     out = np.zeros(len(prompts), dtype=np.float64)
     for start in range(0, len(prompts), batch_size):
         chunk = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts[start : start + batch_size]]

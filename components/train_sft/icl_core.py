@@ -109,7 +109,7 @@ def train_icl(
         describe=describe,
         counts=counts,
         trainer_class=YesLogitSFTTrainer,
-        trainer_attrs={"yes_id": yes_token(tokenizer)},
+        trainer_attrs={"yes_id": yes_token(tokenizer, prompts[0])},
         progress=progress,
         mlflow_run_id=mlflow_run_id,
         callbacks=callbacks,

@@ -320,15 +320,18 @@ def test_recicl_asks_a_chat_model_in_its_assistant_turn_where_yes_is_the_scored_
     assert turn.endswith("#Answer:<|im_end|>\n<|im_start|>assistant\n") and as_turns([question], chat, False) == [
         question
     ]
-    prompt_ids = chat(turn, add_special_tokens=False).input_ids
-    for answer in ("Yes", "No"):
-        full = chat(turn + answer, add_special_tokens=False).input_ids
-        assert full[: len(prompt_ids)] == prompt_ids
-        if answer == "Yes":
-            assert full[len(prompt_ids)] == yes_token(chat)
-        else:
-            assert full[len(prompt_ids)] != yes_token(chat)
-    assert chat.decode([yes_token(chat)]) == "Yes"
+    for prompt in (turn, question):  # the chat turn and the plain question (a model without a chat template)
+        prompt_ids = chat(prompt, add_special_tokens=False).input_ids
+        for answer in ("Yes", "No"):
+            full = chat(prompt + answer, add_special_tokens=False).input_ids
+            assert full[: len(prompt_ids)] == prompt_ids
+            assert (full[len(prompt_ids)] == yes_token(chat, prompt)) == (answer == "Yes")
+        assert chat.decode([yes_token(chat, prompt)]) == "Yes"
+    # after a space this byte-level BPE writes " Yes" as one token, the space inside it: a prompt ending in a space
+    # has no answer position of its own, and that is an error rather than a silently wrong label
+    assert chat.decode(chat(question + " Yes", add_special_tokens=False).input_ids[-1:]) == " Yes"
+    with pytest.raises(ConfigError, match="the tokenizer merges 'Yes' into the prompt's end"):
+        yes_token(chat, question + " ")
 
 
 def test_the_resolve_step_prepares_the_preset_once_and_training_links_to_it(

@@ -178,3 +178,26 @@ def test_windows_without_both_labels_are_skipped_with_a_reason(data: Prepared, t
     assert [note.split(":")[0] for note in summary["skipped"]] == ["window 1", "window 2"]
     assert all("no positives" in note and "AUC undefined, skipped" in note for note in summary["skipped"])
     assert "- window 2: no positives" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_yes_logit_bce_by_hand() -> None:
+    import math
+
+    import torch
+
+    from components.train_sft.yes_no import yes_logit_bce
+
+    yes, no = 2, 4
+    hidden = torch.tensor(
+        [[[0.1, 0.2], [0.3, -0.1], [1.0, 2.0], [0.5, 0.5]], [[0.0, 1.0], [-1.0, 0.5], [0.2, 0.2], [9.0, 9.0]]]
+    )  # (B=2, T=4, H=2)
+    labels = torch.tensor([[-100, -100, -100, yes], [-100, -100, no, -100]])  # completions start at 3 and 2
+    head = torch.nn.Linear(2, 5, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.5, -1.0], [0.0, 0.0], [3.0, 3.0]]))
+    loss, logits, label = yes_logit_bce(hidden, labels, head, yes)
+    # the answer positions are the last prompt positions, 2 and 1: Yes logits 0.5*1 - 1*2 and 0.5*(-1) - 1*0.5
+    z = [0.5 * 1.0 - 2.0, 0.5 * -1.0 - 0.5]
+    assert logits.tolist() == pytest.approx(z) and label.tolist() == [1.0, 0.0]
+    by_hand = (math.log(1 + math.exp(-z[0])) + math.log(1 + math.exp(z[1]))) / 2
+    assert float(loss) == pytest.approx(by_hand, rel=1e-6)

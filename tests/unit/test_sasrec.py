@@ -131,10 +131,10 @@ def test_sasrec_learns_a_sequential_rule_that_popularity_cannot_see(tmp_path: Pa
     popularity = train_popularity(data)[test.candidates]  # (rows, 20)
     pop_hr1 = hit_ratio_at_k(ranks_from_scores(popularity.astype(float), target), 1)
     pop_hr10 = hit_ratio_at_k(ranks_from_scores(popularity.astype(float), target), 10)
-    model, _ = train_sasrec(
-        data, SASRecConfig(sasrec_epochs=150, sasrec_eval_every=50, sasrec_max_len=20, sasrec_dropout=0.0, sasrec_lr=5e-3),
-        progress=False,
-    )  # fmt: skip
+    config = SASRecConfig(
+        sasrec_epochs=150, sasrec_eval_every=50, sasrec_max_len=20, sasrec_dropout=0.0, sasrec_lr=5e-3
+    )
+    model, _ = train_sasrec(data, config, progress=False)
     sasrec_hr1 = hit_ratio_at_k(ranks_from_scores(score_split(model, test), target), 1)
     assert pop_hr10 < 0.65 and pop_hr1 < 0.15  # popularity is at chance here (0.5 and 0.05)
     assert sasrec_hr1 > 0.8, sasrec_hr1  # SASRec reads the last item and names the next
