@@ -6,8 +6,9 @@ the configured mix:
 
 - self_hard: the SFT model's highest-scoring wrong candidate (helpfulness);
 - popularity: the most popular wrong candidate (against popularity bias);
-- hallucination: a title the SFT model generates that names no catalogue item, else a near-duplicate of a
-  wrong candidate's title that is not in the catalogue (its year shifted, or a sequel number added)
+- hallucination: a title the SFT model generates that names no catalogue item, else a near-duplicate of the
+  title of the chosen item's nearest neighbour (cosine of SASRec's item embeddings), not in the catalogue (its
+  year shifted, or a sequel number added): a plausible, semantically close title that does not exist
   (against semantic hallucination);
 - random: a uniformly drawn wrong candidate (the plain baseline).
 
@@ -69,6 +70,20 @@ def _wrong(candidates: np.ndarray, target: int) -> np.ndarray:
     return candidates[candidates != target]
 
 
+def nearest_items(sasrec_dir: Path, items: np.ndarray) -> np.ndarray:
+    """(n,) for each item id, the other catalogue item whose SASRec embedding has the highest cosine with it."""
+    import torch
+
+    from components.recsys.sasrec import load_sasrec
+
+    table = load_sasrec(sasrec_dir).item_emb.weight.detach()[1:]  # (n_items, H): row i is item i (0 pads)
+    unit = torch.nn.functional.normalize(table, dim=-1)
+    query = unit[torch.as_tensor(items, dtype=torch.long)]  # (n, H)
+    cosine = query @ unit.T  # (n, n_items)
+    cosine[torch.arange(len(items)), torch.as_tensor(items, dtype=torch.long)] = -2.0  # never the item itself
+    return cosine.argmax(dim=-1).numpy().astype(np.int64)
+
+
 def choose_rejected(
     strategy: np.ndarray,
     examples: Examples,
@@ -77,8 +92,11 @@ def choose_rejected(
     sft_scores: np.ndarray | None,
     generations: dict[int, str],
     rng: np.random.Generator,
+    neighbours: np.ndarray | None = None,
 ) -> tuple[list[str], np.ndarray]:
-    """Rejected texts (completions) and item ids (-1 = no catalogue item) for every example."""
+    """Rejected texts (completions) and item ids (-1 = no catalogue item) for every example; `neighbours` (n,)
+    is each example's chosen item's nearest item, whose near-duplicate a hallucination row falls back to (a
+    random wrong candidate's without it)."""
     catalogue = set(titles)
     texts: list[str] = []
     items = np.full(len(strategy), -1, dtype=np.int64)
@@ -99,7 +117,8 @@ def choose_rejected(
             if answer and answer not in catalogue and answer != titles[target]:
                 texts.append(examples.answer(answer))
                 continue
-            texts.append(examples.answer(near_duplicate(titles[int(rng.choice(wrong))], catalogue, rng)))
+            close = int(neighbours[i]) if neighbours is not None else int(rng.choice(wrong))
+            texts.append(examples.answer(near_duplicate(titles[close], catalogue, rng)))
             continue
         texts.append(examples.answer(titles[items[i]]))
     return texts, items
@@ -153,8 +172,12 @@ def _pairs(
     strategy = np.array(names)[rng.choice(len(names), size=len(examples.prompts), p=[mix[n] for n in names])]
     titles = data.titles
     scores, generations = _sft_signals(sft_dir, examples, strategy, titles, config)
+    fallback = np.array([i for i in np.flatnonzero(strategy == "hallucination") if i not in generations], dtype=int)
+    neighbours = np.zeros(len(strategy), dtype=np.int64)
+    if len(fallback):
+        neighbours[fallback] = nearest_items(sasrec_dir, examples.targets[fallback])
     rejected, rejected_items = choose_rejected(
-        strategy, examples, titles, train_popularity(data), scores, generations, rng
+        strategy, examples, titles, train_popularity(data), scores, generations, rng, neighbours
     )
     eps = _epsilon(sasrec_dir, examples, rejected_items, config.pref_epsilon_max)
     table = pa.table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,11 @@ def test_strategies_by_hand() -> None:
     assert items[3] == -1 and texts[3] == " Z (1999)"  # the model's non-catalogue generation
     texts, items = choose_rejected(np.array(["hallucination"]), examples, titles, counts, None, {}, rng)
     assert items[0] == -1 and texts[0].strip() not in titles  # a near-duplicate of a wrong candidate
+    # with the chosen item's nearest neighbour given (D), the fallback is a near-duplicate of D's title
+    texts, items = choose_rejected(
+        np.array(["hallucination"]), examples, titles, counts, None, {}, rng, neighbours=np.array([3])
+    )
+    assert items[0] == -1 and re.fullmatch(r" D \((1997|1998|1999|2001|2002|2003)\)", texts[0])
     assert near_duplicate("D (2000)", set(titles), np.random.default_rng(1)) in {
         f"D ({y})" for y in (1997, 1998, 1999, 2001, 2002, 2003)
     }
@@ -83,3 +89,18 @@ def test_mix_and_bad_settings() -> None:
         PreferenceConfig(pref_mix="random:0")
     with pytest.raises(ConfigError, match=r"pref_epsilon_max: got 1.5; expected a value >= 0.0 and <= 1.0"):
         PreferenceConfig(pref_epsilon_max=1.5)
+
+
+def test_nearest_items_by_sasrec_embedding(preference_world: dict[str, Path]) -> None:
+    import torch
+
+    from components.build_preferences.core import nearest_items
+    from components.recsys.sasrec import load_sasrec
+
+    items = np.array([0, 5, 17, 300])
+    found = nearest_items(preference_world["sasrec"], items)
+    table = load_sasrec(preference_world["sasrec"]).item_emb.weight.detach()[1:].double()
+    for item, other in zip(items, found, strict=True):
+        cosine = torch.nn.functional.cosine_similarity(table[item][None], table, dim=-1)
+        cosine[item] = -2
+        assert other != item and other == int(cosine.argmax())
