@@ -1,5 +1,8 @@
 """Choosing the best evaluated model and registering it in the MLflow model registry with lineage tags.
 
+The choice reads the valid split (`valid_<selection_metric>`, ranked by the evaluate step on a seeded sample of
+valid rows); the test split only reports, so the registered model's test numbers are not selected on.
+
 The version's tags point back to the runs and data it came from: the run that trained it, the run that
 evaluated it, the pipeline's parent run and the prepared dataset's digest; `recforge lineage name/version`
 follows them.
@@ -48,7 +51,13 @@ def compare_and_register(
         raise DataError(
             "metrics.json", f"no metric {selection_metric!r}; expected one of {', '.join(results[0]['metrics'])}"
         )
-    best = max(results, key=lambda r: r["metrics"][selection_metric])
+    on_valid = f"valid_{selection_metric}"
+    if any(on_valid not in r["metrics"] for r in results):
+        raise DataError(
+            "metrics.json",
+            f"no metric {on_valid!r} to select on; expected evaluations with eval_valid_ranking=true (eval_split=test)",
+        )
+    best = max(results, key=lambda r: r["metrics"][on_valid])
     model_dir = by_name[best["model"]]
     trained = json.loads((model_dir / LINEAGE_FILE).read_text()) if (model_dir / LINEAGE_FILE).is_file() else {}
     stats = json.loads((Path(dataset_dir) / "stats.json").read_text())
@@ -61,8 +70,9 @@ def compare_and_register(
         client.create_registered_model(registered_name, description="recforge LLM recommender")
     tags = {
         "recforge.model": best["model"],
-        "recforge.selection_metric": selection_metric,
-        "recforge.selection_value": f"{best['metrics'][selection_metric]:.6f}",
+        "recforge.selection_metric": on_valid,
+        "recforge.selection_value": f"{best['metrics'][on_valid]:.6f}",
+        "recforge.test_value": f"{best['metrics'][selection_metric]:.6f}",
         "recforge.pipeline": run.data.tags.get("recforge.pipeline", ""),
         "recforge.parent_run": run.data.tags.get("mlflow.parentRunId", ""),
         "recforge.register_run": run.info.run_id,
@@ -77,12 +87,14 @@ def compare_and_register(
     )
     text = render_comparison([(r["model"], r) for r in results], title=f"Alignment comparison ({registered_name})")
     text += (
-        f"\nBest by {selection_metric}: **{best['model']}** ({best['metrics'][selection_metric]:.4f}), registered as "
-        f"`{registered_name}` version {version.version}.\n"
+        f"\nBest by {selection_metric} on the valid split: **{best['model']}** (valid {best['metrics'][on_valid]:.4f},"
+        f" test {best['metrics'][selection_metric]:.4f}), registered as `{registered_name}`"
+        f" version {version.version}.\n"
     )
     with atomic_file(report_path) as handle:
         handle.write(text)
     mlflow.log_text(text, "alignment_comparison.md")
+    mlflow.log_metric(f"best_{on_valid}", best["metrics"][on_valid])
     mlflow.log_metric(f"best_{selection_metric}", best["metrics"][selection_metric])
     mlflow.set_tags({"recforge.registered_model": registered_name, "recforge.registered_version": str(version.version)})
     return {"best": best["model"], "version": int(version.version), **tags}

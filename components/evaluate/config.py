@@ -20,6 +20,9 @@ class EvalConfig(StepConfig):
     eval_generate: bool = setting(True, "LLMs also generate an answer (HR@1, valid_ratio, hallucination_rate)")
     eval_max_new_tokens: int = setting(32, "generation length limit")
     eval_seed: int = setting(0, "seed of the user sample")
+    eval_valid_ranking: bool = setting(
+        True, "with eval_split=test, also rank the valid split's candidates (valid_<metric>, for model selection)"
+    )
 
     def __post_init__(self) -> None:
         self.check_types()

@@ -9,6 +9,7 @@ model of a resolve-base-model artifact, scored the same way on the default promp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -155,9 +156,54 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, config: EvalConfig,
     if len(split) == 0:
         raise DataError(data.path / f"{config.eval_split}.parquet", "no rows to evaluate; expected at least one")
     counts = train_popularity(data)
+    kind = info.get("kind")
+    scores, extra, answers = _scores(kind, model_dir, info, data, split, config)
+    ranks = ranks_from_scores(scores, split.target_index())
+    top1 = split.candidates[np.arange(len(split)), scores.argmax(axis=1)]
+    metrics = ranking_metrics(ranks)
+    metrics.update(bias_metrics(top1, split.targets, ranks, counts, len(data.split("train"))))
+    # rankers choose among the candidates by construction; LLMs are measured on their generations
+    if kind in ("popularity", "sasrec"):
+        metrics.update({"valid_ratio": 1.0, "hallucination_rate": 0.0})
+    metrics.update(extra)  # LLMs: measured on their generations (absent when generation is off)
+    if config.eval_split == "test" and config.eval_valid_ranking:
+        metrics.update(_valid_ranking(kind, model_dir, info, data, config))
+    result = {"kind": kind, "users": len(split), "candidates": int(split.candidates.shape[1]), "metrics": metrics}
+    with atomic_dir(out_dir) as tmp:
+        columns: dict[str, Any] = {
+            "user_id": pa.array(split.users.astype(np.int32)),
+            "target": pa.array(split.targets.astype(np.int32)),
+            "rank": pa.array(ranks.astype(np.int32)),
+            "top1": pa.array(top1.astype(np.int32)),
+            "candidates": pa.array(split.candidates.astype(np.int32).tolist(), pa.list_(pa.int32())),
+            "scores": pa.array(scores.astype(np.float32).tolist(), pa.list_(pa.float32())),
+        }
+        if answers:
+            columns["answer"] = pa.array(answers)
+        pq.write_table(pa.table(columns), tmp / "predictions.parquet")
+        (tmp / "metrics.json").write_text(json.dumps(result, indent=2))
+    log.info("evaluated %s on %d users in %.1fs: %s", kind, len(split), time.perf_counter() - started,
+             ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))  # fmt: skip
+    return result
+
+
+def _valid_ranking(kind: str, model_dir: Path, info: dict, data: Prepared, config: EvalConfig) -> dict[str, float]:
+    """Ranking metrics on the valid split (a seeded sample of `eval_users` rows, no generation), prefixed
+    `valid_`: what model selection reads, so the test split only reports."""
+    split = select_rows(data.split("valid"), config)
+    if len(split) == 0:
+        return {}
+    scores, _, _ = _scores(kind, model_dir, info, data, split, dataclasses.replace(config, eval_generate=False))
+    ranks = ranks_from_scores(scores, split.target_index())
+    return {f"valid_{name}": value for name, value in ranking_metrics(ranks).items()}
+
+
+def _scores(
+    kind: str, model_dir: Path, info: dict, data: Prepared, split: SplitArrays, config: EvalConfig
+) -> tuple[np.ndarray, dict[str, float], list[str]]:
+    """(scores (rows, candidates), generative metrics, generated answers) of one model kind on `split`."""
     answers: list[str] = []
     extra: dict[str, float] = {}
-    kind = info.get("kind")
     if kind == "popularity":
         from components.recsys.popularity import load_popularity
 
@@ -176,28 +222,4 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, config: EvalConfig,
         raise DataError(
             model_dir / "model.json", f"unknown model kind {kind!r}; expected popularity, sasrec, llm, ilora or base"
         )
-    ranks = ranks_from_scores(scores, split.target_index())
-    top1 = split.candidates[np.arange(len(split)), scores.argmax(axis=1)]
-    metrics = ranking_metrics(ranks)
-    metrics.update(bias_metrics(top1, split.targets, ranks, counts, len(data.split("train"))))
-    # rankers choose among the candidates by construction; LLMs are measured on their generations
-    if kind in ("popularity", "sasrec"):
-        metrics.update({"valid_ratio": 1.0, "hallucination_rate": 0.0})
-    metrics.update(extra)  # LLMs: measured on their generations (absent when generation is off)
-    result = {"kind": kind, "users": len(split), "candidates": int(split.candidates.shape[1]), "metrics": metrics}
-    with atomic_dir(out_dir) as tmp:
-        columns: dict[str, Any] = {
-            "user_id": pa.array(split.users.astype(np.int32)),
-            "target": pa.array(split.targets.astype(np.int32)),
-            "rank": pa.array(ranks.astype(np.int32)),
-            "top1": pa.array(top1.astype(np.int32)),
-            "candidates": pa.array(split.candidates.astype(np.int32).tolist(), pa.list_(pa.int32())),
-            "scores": pa.array(scores.astype(np.float32).tolist(), pa.list_(pa.float32())),
-        }
-        if answers:
-            columns["answer"] = pa.array(answers)
-        pq.write_table(pa.table(columns), tmp / "predictions.parquet")
-        (tmp / "metrics.json").write_text(json.dumps(result, indent=2))
-    log.info("evaluated %s on %d users in %.1fs: %s", kind, len(split), time.perf_counter() - started,
-             ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))  # fmt: skip
-    return result
+    return scores, extra, answers

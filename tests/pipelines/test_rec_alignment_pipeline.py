@@ -65,9 +65,13 @@ def test_every_loss_is_trained_evaluated_and_the_best_registered(run) -> None:
     assert tags["recforge.parent_run"] == run.parent_run_id
     assert client.get_run(tags["recforge.eval_run"]).data.tags["recforge.model"] == tags["recforge.model"]
     assert tags["recforge.dataset_digest"] == steps["prepare-dataset"].data.tags["recforge.output.prepared.digest"]
-    assert float(tags["recforge.selection_value"]) == pytest.approx(
-        steps[f"evaluate-{tags['recforge.model']}"].data.metrics["ndcg_10"], abs=1e-6
-    )
+    # selected on the valid split, the best there among every evaluated model; the test value is only reported
+    assert tags["recforge.selection_metric"] == "valid_ndcg_10"
+    evaluated = {name: steps[f"evaluate-{name}"].data.metrics for name in ("sft", "dpo", "alpha_dpo")}
+    chosen = evaluated[tags["recforge.model"]]
+    assert float(tags["recforge.selection_value"]) == pytest.approx(chosen["valid_ndcg_10"], abs=1e-6)
+    assert chosen["valid_ndcg_10"] == max(m["valid_ndcg_10"] for m in evaluated.values())
+    assert float(tags["recforge.test_value"]) == pytest.approx(chosen["ndcg_10"], abs=1e-6)
 
 
 def test_report_and_model_lineage(run, capsys) -> None:

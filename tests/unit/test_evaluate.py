@@ -59,6 +59,15 @@ def test_popularity_beats_random_and_writes_predictions(dataset: Path, popularit
     assert row["top1"] == row["candidates"][max(range(20), key=lambda i: row["scores"][i])]
     sample = evaluate(popularity, dataset, EvalConfig(eval_users=50, eval_split="valid"), tmp_path / "eval2")
     assert sample["users"] == 50
+    assert not any(k.startswith("valid_hr") for k in sample["metrics"])  # evaluating valid itself adds nothing
+    # a test evaluation also ranks the valid split (the model-selection numbers): the same values as evaluating
+    # the valid split directly
+    valid = evaluate(popularity, dataset, EvalConfig(eval_split="valid"), tmp_path / "eval3")["metrics"]
+    for name in ("hr_1", "hr_10", "ndcg_10", "mrr"):
+        assert metrics[f"valid_{name}"] == pytest.approx(valid[name])
+    assert metrics["valid_ndcg_10"] != metrics["ndcg_10"]
+    no_valid = evaluate(popularity, dataset, EvalConfig(eval_valid_ranking=False), tmp_path / "eval4")["metrics"]
+    assert not any(k.startswith("valid_hr") for k in no_valid) and no_valid["ndcg_10"] == metrics["ndcg_10"]
 
 
 def _edit_test_split(dataset: Path, tmp_path: Path, column: str, row: int, value: list[int] | int) -> Path:
