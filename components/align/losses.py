@@ -13,6 +13,9 @@ u = logp / length:
                                      (alpha = 0 is SimPO exactly)
 - RosePO (Liao et al. 2024):         -(1 - eps) log s(beta h) - eps log s(-beta h), eps per pair
                                      (eps = 0 is DPO exactly)
+- cDPO (conservative DPO, Mitchell 2023): RosePO's formula with one eps for every pair, the mean of the training
+                                     pairs' eps: label smoothing at RosePO's average strength, the baseline that
+                                     tells whether RosePO's gain comes from personalising eps
 """
 
 from __future__ import annotations
@@ -155,6 +158,7 @@ class LossSpec:
     fn: Callable[..., Tensor]
     uses_reference: bool
     length_normalised: bool
+    epsilon: str = ""  # "pair": each pair's own eps; "mean": the training pairs' mean eps for all; "": none
 
     @property
     def defaults(self) -> dict[str, float]:
@@ -171,8 +175,18 @@ LOSSES: dict[str, LossSpec] = {
     "ipo": LossSpec(ipo_loss, uses_reference=True, length_normalised=True),
     "simpo": LossSpec(simpo_loss, uses_reference=False, length_normalised=True),
     "alpha_dpo": LossSpec(alpha_dpo_loss, uses_reference=True, length_normalised=True),
-    "rosepo": LossSpec(rosepo_loss, uses_reference=True, length_normalised=False),
+    "rosepo": LossSpec(rosepo_loss, uses_reference=True, length_normalised=False, epsilon="pair"),
+    "cdpo": LossSpec(rosepo_loss, uses_reference=True, length_normalised=False, epsilon="mean"),
 }
+
+
+def pair_epsilons(spec: LossSpec, train: list[float], held_out: list[float]) -> tuple[list[float], list[float]]:
+    """The eps each training and held-out pair is trained and scored with under `spec`: their own (RosePO), the
+    training pairs' mean for all (cDPO), or unchanged where the loss reads none."""
+    if spec.epsilon != "mean" or not train:
+        return list(train), list(held_out)
+    mean = sum(train) / len(train)
+    return [mean] * len(train), [mean] * len(held_out)
 
 
 def get_loss(name: str) -> LossSpec:

@@ -27,7 +27,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from components.align.config import AlignConfig, loss_hparams
-from components.align.losses import get_loss
+from components.align.losses import get_loss, pair_epsilons
 from components.common.launch.ranks import rank_and_world
 from components.common.models import load_base_model, save_model
 from components.common.training import checkpoint_dir, full_parameters, trainer_arguments, zero_stage
@@ -158,7 +158,7 @@ class PreferenceTrainer(Trainer):
         pc, pr, lc, lr = sums[:n], sums[n:], lengths[:n], lengths[n:]
         rc, rr = inputs["ref_chosen"].to(pc.dtype), inputs["ref_rejected"].to(pc.dtype)
         extra: dict[str, Any] = {}
-        if self.loss_name == "rosepo":
+        if self.spec.epsilon:  # RosePO (each pair's eps) and cDPO (the mean, set in the pairs)
             extra["epsilon"] = inputs["epsilon"].to(pc.dtype)
         if self.loss_name == "alpha_dpo":
             margins = (pc / lc - pr / lr) - (rc / lc - rr / lr)
@@ -264,6 +264,9 @@ def train_alignment(
     pad_id, max_length = tokenizer.pad_token_id, config.align_max_length
     train = tokenize_pairs(tokenizer, pq.read_table(prefs_dir / "pairs.parquet"))
     held_out = tokenize_pairs(tokenizer, pq.read_table(prefs_dir / "eval_pairs.parquet"))
+    train["epsilon"], held_out["epsilon"] = pair_epsilons(
+        get_loss(config.align_loss), train["epsilon"], held_out["epsilon"]
+    )
     train["ref_chosen"], train["ref_rejected"] = (a.tolist() for a in reference_logps(model, train, pad_id, max_length))
     eval_ref = reference_logps(model, held_out, pad_id, max_length)
     before = pair_accuracy(model, held_out, eval_ref, pad_id, max_length)

@@ -88,7 +88,8 @@ def test_report_and_model_lineage(run, capsys) -> None:
 
 def test_bad_losses_stop_before_anything_runs(tmp_path: Path, capsys) -> None:
     assert main(["run", "rec-alignment", "--local", "--workdir", str(tmp_path / "r"), "--set", "losses=dpo,kto"]) == 2
-    assert "recforge: error: losses: unknown loss 'kto'; expected names among dpo, ipo, simpo, alpha_dpo, rosepo" in (
-        capsys.readouterr().err
+    assert (
+        "recforge: error: losses: unknown loss 'kto'; expected names among dpo, ipo, simpo, alpha_dpo, rosepo, cdpo"
+        in (capsys.readouterr().err)
     )
     assert not (tmp_path / "r").exists()

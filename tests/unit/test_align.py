@@ -58,7 +58,7 @@ def test_align_config_and_hparams() -> None:
     ):
         AlignConfig(align_loss="ipo", align_hparams="ipo.beta=1")
     with pytest.raises(
-        ConfigError, match=r"^align.align_loss: got 'kto'; expected one of dpo, ipo, simpo, alpha_dpo, rosepo$"
+        ConfigError, match=r"^align.align_loss: got 'kto'; expected one of dpo, ipo, simpo, alpha_dpo, rosepo, cdpo$"
     ):
         AlignConfig(align_loss="kto")
     with pytest.raises(ConfigError, match=r"got 'beta=1'; expected loss.name=value"):

@@ -48,6 +48,7 @@ FORMULAS = {
     "simpo": (_ref_simpo, {"beta": 2.0, "gamma": 0.5}),
     "alpha_dpo": (_ref_alpha_dpo, {"beta": 2.0, "gamma": 0.5, "alpha": 0.3, "margin_mean": 0.1, "margin_std": 0.7}),
     "rosepo": (_ref_rosepo, {"beta": 0.3, "epsilon": None}),  # per-pair epsilon, drawn below
+    "cdpo": (_ref_rosepo, {"beta": 0.3, "epsilon": None}),  # RosePO's formula; the trainer sets one epsilon
 }
 
 
@@ -143,7 +144,7 @@ def test_invalid_hyperparameters(name: str, hparams: dict, message: str) -> None
 
 def test_unknown_loss_name() -> None:
     with pytest.raises(
-        ConfigError, match=r"^align.loss: unknown loss 'kto'; expected one of dpo, ipo, simpo, alpha_dpo, rosepo$"
+        ConfigError, match=r"^align.loss: unknown loss 'kto'; expected one of dpo, ipo, simpo, alpha_dpo, rosepo, cdpo$"
     ):
         get_loss("kto")
     with pytest.raises(ConfigError, match="a completion has no tokens"):
@@ -159,4 +160,17 @@ def test_hyperparameter_defaults_are_the_papers_read_from_the_loss_signatures() 
         "simpo": {"beta": 2.5, "gamma": 0.25},
         "alpha_dpo": {"beta": 2.5, "gamma": 0.375, "alpha": 0.05},
         "rosepo": {"beta": 0.1},
+        "cdpo": {"beta": 0.1},
     }
+
+
+def test_cdpo_gives_every_pair_the_training_pairs_mean_epsilon() -> None:
+    from components.align.losses import pair_epsilons
+
+    train, held_out = [0.0, 0.5, 0.1], [0.3, 0.0]
+    assert pair_epsilons(get_loss("cdpo"), train, held_out) == (
+        [pytest.approx(0.2)] * 3,
+        [pytest.approx(0.2)] * 2,
+    )
+    assert pair_epsilons(get_loss("rosepo"), train, held_out) == (train, held_out)
+    assert pair_epsilons(get_loss("dpo"), train, held_out) == (train, held_out)
