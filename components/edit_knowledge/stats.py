@@ -63,11 +63,13 @@ def second_moments(
     layers: Sequence[int],
     batch_size: int = 32,
     max_length: int = 256,
+    stop_early: bool = True,
 ) -> dict[int, tuple[Any, int]]:
     """{layer: (Σ k kᵀ (d_ff, d_ff) float64, number of tokens)} over every non-padding token of `texts`.
 
     Pieces are batched by length (little padding); each batch's Σ k kᵀ is a float32 matmul added to a float64
-    sum; the forward stops after the deepest layer in `layers`.
+    sum; the forward stops after the deepest layer in `layers` (`stop_early=False` runs it whole: the benchmark's
+    baseline).
     """
     import torch
 
@@ -84,7 +86,7 @@ def second_moments(
     def stop(*_: Any) -> None:
         raise _Stop
 
-    handle = decoder_layers(model)[max(layers)].register_forward_hook(stop)
+    handle = decoder_layers(model)[max(layers)].register_forward_hook(stop) if stop_early else None
     try:
         for index, start in enumerate(range(0, len(pieces), batch_size)):
             input_ids, mask = pad(pieces[start : start + batch_size], pad_id, left=False)
@@ -105,7 +107,8 @@ def second_moments(
                     "C0 statistics: %d/%d pieces, %d tokens, %.1fs", done, len(pieces), count, time.time() - started
                 )
     finally:
-        handle.remove()
+        if handle is not None:
+            handle.remove()
     return {layer: (sums[layer], count) for layer in layers}
 
 

@@ -32,7 +32,7 @@ from components.edit_knowledge.core import memit_weight
 from components.edit_knowledge.corpus import wikitext_folder, wikitext_paragraphs
 from components.edit_knowledge.evaluation import efficacy, generalization, specificity
 from components.edit_knowledge.known import keep_known
-from components.edit_knowledge.layers import decoder_layers, key_size
+from components.edit_knowledge.layers import key_size
 from components.edit_knowledge.sequence import EditState, edit_batch
 from components.edit_knowledge.stats import second_moments
 from components.edit_knowledge.targets import TargetSettings, context_templates
@@ -44,14 +44,10 @@ MODEL = "smollm2-135m"
 def timed_moments(
     model: Any, tokenizer: Any, texts: list[str], layers: list[int], stop_early: bool
 ) -> tuple[dict, float]:
-    """C0 sums and seconds; without `stop_early` the deepest hook is moved past the last layer (full forward)."""
+    """C0 sums over `texts` at `layers` and the seconds they took, the forward stopped early or run whole."""
     started = time.time()
-    if stop_early:
-        return second_moments(model, tokenizer, texts, layers, batch_size=16), time.time() - started
-    depth = len(decoder_layers(model))
-    extra = [depth - 1] if max(layers) < depth - 1 else []  # the stop hook then sits on the last layer
-    moments = second_moments(model, tokenizer, texts, [*layers, *extra], batch_size=16)
-    return {layer: moments[layer] for layer in layers}, time.time() - started
+    moments = second_moments(model, tokenizer, texts, layers, batch_size=16, stop_early=stop_early)
+    return moments, time.time() - started
 
 
 def main() -> None:

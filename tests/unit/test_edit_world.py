@@ -137,6 +137,8 @@ def test_c0_over_a_text_file_counts_every_token_once_and_matches_a_direct_sum(tm
             expected += keys.T @ keys
         assert moments[layer][1] == total
         assert torch.allclose(moments[layer][0], expected, rtol=1e-4, atol=1e-4)
+    whole = second_moments(model, tokenizer, texts, [0], batch_size=3, max_length=16, stop_early=False)
+    assert torch.allclose(whole[0][0], moments[0][0]) and whole[0][1] == total  # stopping early changes nothing
 
 
 def test_one_alphaedit_edit_of_the_real_preset_is_written_and_spares_a_neighbour(smollm2: tuple) -> None:
