@@ -121,6 +121,8 @@ def test_training_learns_and_saves(preference_world: dict[str, Path], tmp_path: 
     reps = torch.from_numpy(sequence_representations(sasrec, [np.array([1, 2, 3])]))
     with torch.no_grad():
         assert torch.isfinite(model(input_ids=ids, user_repr=reps).logits).all()
+    if prompt == "text":
+        _each_row_is_scored_with_its_own_user(preference_world["data"], tmp_path / "out")
     # loading is strict: every saved tensor is used and every tensor of the model is loaded
     state = torch.load(tmp_path / "out" / "ilora.pt", weights_only=True)
     for key in list(state):
@@ -132,3 +134,23 @@ def test_training_learns_and_saves(preference_world: dict[str, Path], tmp_path: 
     torch.save(state, tmp_path / "out" / "ilora.pt")
     with pytest.raises(DataError, match=r"ilora\.pt: missing '.*gate.*' \(1 missing, 0 unexpected tensors\)"):
         load_ilora(tmp_path / "out")
+
+
+def _each_row_is_scored_with_its_own_user(dataset: Path, model_dir: Path) -> None:
+    """The evaluation scores users in batches sorted by prompt length; each row must still get its own gate: the
+    batched scores equal each row scored alone (where no other user can be mixed in), and the users' gates differ."""
+    from components.evaluate.config import EvalConfig
+    from components.evaluate.core import _ilora_scores
+
+    data = Prepared(dataset)
+    split = data.split("test").take(np.arange(6))
+    config = EvalConfig(eval_generate=False, eval_batch_users=3)
+    together, _, _ = _ilora_scores(model_dir, data, split, config)
+    alone = np.concatenate([_ilora_scores(model_dir, data, split.take(np.array([i])), config)[0] for i in range(6)])
+    assert together.shape == (6, 20)
+    assert np.allclose(together, alone, atol=1e-4)
+    model, _, sasrec, _ = load_ilora(model_dir)
+    reps = torch.from_numpy(sequence_representations(sasrec, [split.history(i) for i in range(6)]))
+    with torch.no_grad():
+        gates = model.gate_weights(reps)  # (6, experts)
+    assert gates.std(dim=0).max() > 1e-3  # users with different histories get different mixtures
