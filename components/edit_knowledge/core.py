@@ -204,6 +204,19 @@ def read_statistics(stats_dir: str | Path) -> tuple[list[int], dict[int, Any]]:
     return layers, covs
 
 
+def target_settings(config: EditConfig) -> Any:
+    """The v* optimisation settings (TargetSettings) of an EditConfig."""
+    from components.edit_knowledge.targets import TargetSettings
+
+    return TargetSettings(
+        lr=config.edit_v_lr,
+        steps=config.edit_v_steps,
+        clamp=config.edit_clamp_norm,
+        weight_decay=config.edit_v_weight_decay,
+        kl_factor=config.edit_kl_factor,
+    )
+
+
 def memit_weight(config: EditConfig, d_ff: int) -> float:
     """MEMIT's C0 weight: the configured one, or GPT-J's 15,000 scaled by d_ff / 16,384 when it is 0."""
     return config.memit_mom2_weight or 15000.0 * d_ff / 16384
@@ -225,7 +238,7 @@ def run_edits(
     from components.edit_knowledge.evaluation import evaluate_edits
     from components.edit_knowledge.layers import key_size
     from components.edit_knowledge.sequence import EditState, run_sequence
-    from components.edit_knowledge.targets import TargetSettings, context_templates
+    from components.edit_knowledge.targets import context_templates
 
     model, tokenizer = load_model(model_dir)
     requests = read_requests(facts_dir)
@@ -235,13 +248,7 @@ def run_edits(
     projectors = {layer: null_space_projector(covs[layer], config.nullspace_threshold) for layer in layers}
     projector_seconds = time.time() - started
     templates = context_templates(model, tokenizer, config.edit_context_templates, seed=config.edit_seed)
-    settings = TargetSettings(
-        lr=config.edit_v_lr,
-        steps=config.edit_v_steps,
-        clamp=config.edit_clamp_norm,
-        weight_decay=config.edit_v_weight_decay,
-        kl_factor=config.edit_kl_factor,
-    )
+    settings = target_settings(config)
     fluency_prompts = [r.text() for r in requests[: config.fluency_prompts]]
     # step 0: the whole edit set before any edit (efficacy there is 1 - the share of facts the model knows)
     curve = [{"edits": 0, **evaluate_edits(model, tokenizer, requests, requests, fluency_prompts, config.edit_seed)}]

@@ -28,14 +28,14 @@ from components.common.models import load_base_model
 from components.edit_knowledge import facts as F
 from components.edit_knowledge.alphaedit import null_space_projector, rule_for
 from components.edit_knowledge.config import EditConfig
-from components.edit_knowledge.core import memit_weight
+from components.edit_knowledge.core import memit_weight, target_settings
 from components.edit_knowledge.corpus import wikitext_folder, wikitext_paragraphs
 from components.edit_knowledge.evaluation import efficacy, generalization, specificity
 from components.edit_knowledge.known import keep_known
 from components.edit_knowledge.layers import key_size
 from components.edit_knowledge.sequence import EditState, edit_batch
 from components.edit_knowledge.stats import second_moments
-from components.edit_knowledge.targets import TargetSettings, context_templates
+from components.edit_knowledge.targets import context_templates
 from components.edit_knowledge.world import WORLD_RELATIONS, world_facts
 
 MODEL = "smollm2-135m"
@@ -91,13 +91,7 @@ def main() -> None:
     requests = F.edit_requests(facts, args.edits, 5, seed=0, templates=WORLD_RELATIONS)
     torch.manual_seed(0)
     templates = context_templates(model, tokenizer, args.templates, seed=config.edit_seed)
-    settings = TargetSettings(
-        lr=config.edit_v_lr,
-        steps=config.edit_v_steps,
-        clamp=config.edit_clamp_norm,
-        weight_decay=config.edit_v_weight_decay,
-        kl_factor=config.edit_kl_factor,
-    )
+    settings = target_settings(config)
     rows = []
     for start in starts:
         layers = list(range(start, start + args.width))
