@@ -80,11 +80,11 @@ def build_fact_model(config: FactConfig, dataset_dir: str | Path, model_out: str
     fact_set = resolve_fact_set(config)
     templates = WORLD_RELATIONS if fact_set == "world" else fact_sets.RELATIONS
     facts = _candidate_facts(config, fact_set, dataset_dir)
+    texts = fact_sets.sentences(facts, templates)  # a preset's tokenizer corpus and training sentences
     started = time.time()
     model, tokenizer = load_base_model(
-        config.base_model, corpus=fact_sets.sentences(facts, templates), seed=config.fact_seed,
-        vocab_size=config.fact_vocab_size,
-    )  # fmt: skip
+        config.base_model, corpus=texts, seed=config.fact_seed, vocab_size=config.fact_vocab_size
+    )
     model.to(best_device())
     curve: list[float] = []
     counts: dict[str, dict[str, int]] = {}
@@ -92,7 +92,7 @@ def build_fact_model(config: FactConfig, dataset_dir: str | Path, model_out: str
         curve = train_on_sentences(
             model,
             tokenizer,
-            fact_sets.sentences(facts, templates),
+            texts,
             epochs=config.fact_epochs,
             lr=config.fact_lr,
             batch_size=config.fact_batch_size,
