@@ -1,6 +1,6 @@
 """pigeon: prepare -> item images (rendered posters or a folder) and user windows -> stage 1 (masked preference
 reconstruction) -> stage 2 (Diffusion-DPO on history-similarity pairs) -> evaluate Pigeon, Pigeon stage 1 and the
-no-history baseline on held-out users -> report with the picture grid."""
+no-history baseline on held-out users, also with an evaluator trained apart -> report with the picture grid."""
 
 from typing import Any, NamedTuple
 
@@ -13,8 +13,15 @@ from components.train_diffusion.component import (
     pigeon_report,
     pigeon_stage1,
     pigeon_stage2,
+    train_evaluator,
 )
-from components.train_diffusion.config import ImageDataConfig, ImageEvalConfig, Stage1Config, Stage2Config
+from components.train_diffusion.config import (
+    EvaluatorConfig,
+    ImageDataConfig,
+    ImageEvalConfig,
+    Stage1Config,
+    Stage2Config,
+)
 from pipelines.cluster import configure
 from pipelines.params import Parameters, pick
 from pipelines.settings import CompileSettings
@@ -26,9 +33,9 @@ DESCRIPTION = (
     " evaluate against no-history -> report with grid"
 )
 PARAMETERS = Parameters(
-    (PrepareConfig, ImageDataConfig, Stage1Config, Stage2Config, ImageEvalConfig),
+    (PrepareConfig, ImageDataConfig, Stage1Config, Stage2Config, EvaluatorConfig, ImageEvalConfig),
 )
-KEY_METRICS = ("history_similarity", "history_ssim", "target_similarity")
+KEY_METRICS = ("history_similarity_heldout", "diversity_heldout", "history_similarity", "history_ssim")
 
 
 class Outputs(NamedTuple):
@@ -65,17 +72,28 @@ def build(settings: CompileSettings) -> Any:
         )
         configure(stage2, "gpu-1", settings)
 
-        # 5. The three variants on the same held-out windows and noise.
+        # 5. The held-out evaluator: an image encoder trained apart, read only by the evaluate steps.
+        evaluator = train_evaluator(**run, data=data.outputs["data"], **pick(args, EvaluatorConfig))
+        configure(evaluator, "evaluate", settings)
+
+        # 6. The three variants on the same held-out windows and noise.
         evaluations = {}
         for variant, model in (
             ("pigeon-stage1", stage1.outputs["model"]),
             ("no-history", stage1.outputs["model"]),
             ("pigeon", stage2.outputs["model"]),
         ):
-            task = evaluate_images(**run, variant=variant, data=data.outputs["data"], model=model, **eval_args)
+            task = evaluate_images(
+                **run,
+                variant=variant,
+                data=data.outputs["data"],
+                model=model,
+                evaluator=evaluator.outputs["evaluator"],
+                **eval_args,
+            )
             evaluations[variant] = configure(task.set_display_name(f"evaluate-{variant}"), "evaluate", settings)
 
-        # 6. One report: the table, paired differences and the grid.
+        # 7. One report: the table, paired differences and the grid.
         report = pigeon_report(
             **run,
             stage1_eval=evaluations["pigeon-stage1"].outputs["evaluation"],

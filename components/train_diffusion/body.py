@@ -10,7 +10,13 @@ from pathlib import Path
 import mlflow
 
 from components.common import tracking
-from components.train_diffusion.config import ImageDataConfig, ImageEvalConfig, Stage1Config, Stage2Config
+from components.train_diffusion.config import (
+    EvaluatorConfig,
+    ImageDataConfig,
+    ImageEvalConfig,
+    Stage1Config,
+    Stage2Config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +65,33 @@ def stage2_and_track(config: Stage2Config, data_dir: str, stage1_dir: str, model
     return {"digest": digest, **summary}
 
 
-def evaluate_and_track(config: ImageEvalConfig, variant: str, data_dir: str, model_dir: str, out_dir: str) -> dict:
+def evaluator_and_track(config: EvaluatorConfig, data_dir: str, out_dir: str) -> dict:
+    from components.train_diffusion.data import ImageData
+    from components.train_diffusion.heldout import save_evaluator, train_evaluator
+
+    tracking.log_dataset("image-data", data_dir, tracking.digest_of(data_dir), context="training")
+    data = ImageData(data_dir)
+    present = data.present
+    images, genres = data.images[present], data.genres[present]
+    model, record = train_evaluator(images, genres, config.evaluator_epochs, config.evaluator_seed)
+    for epoch, loss in enumerate(record["evaluator_losses"]):
+        progress("evaluator", epoch + 1, {"evaluator_loss": loss})
+    summary = {k: v for k, v in record.items() if not isinstance(v, list)}
+    mlflow.log_metrics(summary)
+    save_evaluator(model, record, out_dir)
+    digest = tracking.write_lineage_and_log_output(out_dir)
+    return {"digest": digest, **summary}
+
+
+def evaluate_and_track(
+    config: ImageEvalConfig, variant: str, data_dir: str, model_dir: str, evaluator_dir: str, out_dir: str
+) -> dict:
     from components.train_diffusion.evaluation import evaluate_variant
 
     tracking.log_dataset("image-data", data_dir, tracking.digest_of(data_dir), context="evaluation")
     tracking.log_model_input(variant, model_dir)
-    record = evaluate_variant(config, variant, data_dir, model_dir, out_dir)
+    tracking.log_model_input("heldout-evaluator", evaluator_dir)
+    record = evaluate_variant(config, variant, data_dir, model_dir, evaluator_dir, out_dir)
     mlflow.log_metrics({**record["metrics"], "eval_seconds": record["seconds"], "eval_windows": record["windows"]})
     mlflow.log_metrics({f"target_poster_{k}": v for k, v in record["target_poster"].items()})
     mlflow.log_artifacts(out_dir, artifact_path="evaluation")

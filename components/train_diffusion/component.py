@@ -4,7 +4,13 @@ from kfp import dsl
 
 from components.common.images import RUNTIME_IMAGE, TRAINING_IMAGE
 from components.common.wrapper import step_component
-from components.train_diffusion.config import ImageDataConfig, ImageEvalConfig, Stage1Config, Stage2Config
+from components.train_diffusion.config import (
+    EvaluatorConfig,
+    ImageDataConfig,
+    ImageEvalConfig,
+    Stage1Config,
+    Stage2Config,
+)
 
 
 @step_component(ImageDataConfig, base_image=RUNTIME_IMAGE)
@@ -74,6 +80,28 @@ def pigeon_stage2(
     model.metadata.update({"digest": result["digest"], "stage2_final_loss": result["stage2_final_loss"]})
 
 
+@step_component(EvaluatorConfig, base_image=TRAINING_IMAGE)
+def train_evaluator(
+    pipeline: str,
+    kfp_run_id: str,
+    data: dsl.Input[dsl.Dataset],
+    evaluator: dsl.Output[dsl.Model],
+    **settings,
+):
+    """The held-out evaluator: an image encoder trained apart from Pigeon, read only by the evaluate steps."""
+    settings = dict(locals())  # first: the parameters, every generated setting included
+    from components.common.step import run_step
+    from components.train_diffusion.body import evaluator_and_track
+    from components.train_diffusion.config import EvaluatorConfig
+
+    result = run_step(
+        pipeline, "train-evaluator", kfp_run_id, (EvaluatorConfig,), settings,
+        lambda c: evaluator_and_track(c, data.path, evaluator.path),
+        tags={"recforge.model": "heldout-evaluator"},
+    )  # fmt: skip
+    evaluator.metadata.update({"digest": result["digest"], "accuracy": result["evaluator_accuracy"]})
+
+
 @step_component(ImageEvalConfig, base_image=TRAINING_IMAGE)
 def evaluate_images(
     pipeline: str,
@@ -81,10 +109,11 @@ def evaluate_images(
     variant: str,
     data: dsl.Input[dsl.Dataset],
     model: dsl.Input[dsl.Model],
+    evaluator: dsl.Input[dsl.Model],
     evaluation: dsl.Output[dsl.Artifact],
     **settings,
 ):
-    """Generate for held-out users' test windows; history similarity, history SSIM, target similarity."""
+    """Generate for held-out users' test windows; similarity to history and target in both encoders' spaces, SSIM."""
     settings = dict(locals())  # first: the parameters, every generated setting included
     from components.common.step import run_step
     from components.train_diffusion.body import evaluate_and_track
@@ -92,7 +121,7 @@ def evaluate_images(
 
     result = run_step(
         pipeline, f"evaluate-{variant}", kfp_run_id, (ImageEvalConfig,), settings,
-        lambda c: evaluate_and_track(c, variant, data.path, model.path, evaluation.path),
+        lambda c: evaluate_and_track(c, variant, data.path, model.path, evaluator.path, evaluation.path),
         tags={"recforge.model": variant}, extras=("variant",),
     )  # fmt: skip
     evaluation.metadata.update({"variant": variant, **result})

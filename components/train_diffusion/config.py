@@ -136,3 +136,17 @@ class ImageEvalConfig(StepConfig):
         self.check_range("eval_sample_steps", 1)
         self.check_range("eval_guidance_scale", 0.0)
         self.check_range("grid_users", 0, 64)
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig(StepConfig):
+    """The held-out evaluator: an image encoder trained apart from Pigeon, seen only by the evaluate steps."""
+
+    section: ClassVar[str] = "evaluator"
+
+    evaluator_epochs: int = setting(8, "epochs of the held-out evaluator (genre distribution of catalogue images)")
+    evaluator_seed: int = setting(31, "seed of the held-out evaluator (another than model_seed)")
+
+    def __post_init__(self) -> None:
+        self.check_types()
+        self.check_range("evaluator_epochs", 1)

@@ -83,8 +83,9 @@ def train_encoder(
 
 
 @torch.no_grad()
-def embed_images(encoder: ImageEncoder, images: np.ndarray, batch: int = 256) -> torch.Tensor:
-    """(N, S, S, 3) uint8 -> (N, width) unit-norm embeddings, on the encoder's device."""
-    device = encoder.center.device
-    out = [encoder.embed(to_tensor(images[s : s + batch]).to(device)) for s in range(0, len(images), batch)]
-    return torch.cat(out) if out else torch.zeros(0, encoder.width, device=device)
+def embed_images(encoder: nn.Module, images: np.ndarray, batch: int = 256) -> torch.Tensor:
+    """(N, S, S, 3) uint8 -> (N, D) unit-norm embeddings, on the encoder's device (any encoder with `embed` and
+    a `center` buffer of size D: the stage-1 encoder or the held-out evaluator)."""
+    center = encoder.center
+    out = [encoder.embed(to_tensor(images[s : s + batch]).to(center.device)) for s in range(0, len(images), batch)]
+    return torch.cat(out) if out else torch.zeros(0, center.shape[0], device=center.device)

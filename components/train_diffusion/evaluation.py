@@ -23,10 +23,17 @@ from components.train_diffusion.config import ImageEvalConfig
 from components.train_diffusion.data import ImageData, Windows
 from components.train_diffusion.encoder import ImageEncoder, embed_images, to_tensor, to_uint8
 from components.train_diffusion.grid import save_grid
+from components.train_diffusion.heldout import HeldoutEncoder, load_evaluator, pairwise_diversity
 from components.train_diffusion.metrics import history_similarity, history_ssim
 from components.train_diffusion.sampling import generate
 
-METRICS = ("history_similarity", "history_ssim", "target_similarity")
+METRICS = (
+    "history_similarity",
+    "history_ssim",
+    "target_similarity",
+    "history_similarity_heldout",
+    "target_similarity_heldout",
+)
 
 
 def eval_windows(data: ImageData, config: ImageEvalConfig) -> tuple[Windows, np.ndarray]:
@@ -46,31 +53,50 @@ def grid_rows(windows: Windows, count: int) -> np.ndarray:
     return np.sort(first)[:count]
 
 
-def score_images(
-    images: torch.Tensor, windows: Windows, item_embeds: torch.Tensor, all_images: np.ndarray, encoder: ImageEncoder
-) -> dict[str, np.ndarray]:
-    """Per-window metrics of generated (B, 3, S, S) images in [-1, 1] (on the encoder's device)."""
-    gen = encoder.embed(images)  # (B, D)
+def similarities(gen: torch.Tensor, windows: Windows, item_embeds: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(B, D) unit embeddings of generations -> per-window cosine to the history (mean) and to the target."""
     hist = item_embeds[torch.from_numpy(windows.histories)]  # (B, H, D)
     target = item_embeds[torch.from_numpy(windows.targets)]  # (B, D)
+    return history_similarity(gen, hist).cpu().numpy(), (gen * target).sum(-1).cpu().numpy()
+
+
+def score_images(
+    images: torch.Tensor,
+    windows: Windows,
+    item_embeds: torch.Tensor,
+    heldout_embeds: torch.Tensor,
+    all_images: np.ndarray,
+    encoder: ImageEncoder,
+    evaluator: HeldoutEncoder,
+) -> dict[str, np.ndarray]:
+    """Per-window metrics of generated (B, 3, S, S) images in [-1, 1] (on the encoders' device)."""
     hist_px = to_tensor(all_images[windows.histories.ravel()]).view(
         len(windows), windows.histories.shape[1], *images.shape[1:]
     )
+    history, target = similarities(encoder.embed(images), windows, item_embeds)
+    history_heldout, target_heldout = similarities(evaluator.embed(images), windows, heldout_embeds)
     return {
-        "history_similarity": history_similarity(gen, hist).cpu().numpy(),
+        "history_similarity": history,
         "history_ssim": history_ssim(images.cpu(), hist_px).numpy(),
-        "target_similarity": (gen * target).sum(-1).cpu().numpy(),
+        "target_similarity": target,
+        "history_similarity_heldout": history_heldout,
+        "target_similarity_heldout": target_heldout,
     }
 
 
 @torch.no_grad()
-def evaluate_variant(config: ImageEvalConfig, variant: str, data_dir: str, model_dir: str, out_dir: str) -> dict:
+def evaluate_variant(
+    config: ImageEvalConfig, variant: str, data_dir: str, model_dir: str, evaluator_dir: str, out_dir: str
+) -> dict:
     data = ImageData(data_dir)
     model = load_pigeon(model_dir)
     model.cache_item_tokens(data.images)
     model.to(best_device())
+    evaluator = load_evaluator(evaluator_dir).to(model.device)
     windows, rows = eval_windows(data, config)
     item_embeds = embed_images(model.encoder, data.images)  # (n_items, D)
+    heldout_embeds = embed_images(evaluator, data.images)  # (n_items, D')
+    gen_heldout = []
     use_history = variant != "no-history"
     started = time.perf_counter()
     scores: dict[str, list[np.ndarray]] = {k: [] for k in METRICS}
@@ -88,16 +114,18 @@ def evaluate_variant(config: ImageEvalConfig, variant: str, data_dir: str, model
             config.eval_sample_steps,
             guidance=config.eval_guidance_scale,
         )
-        for key, values in score_images(images, part, item_embeds, data.images, model.encoder).items():
+        scored = score_images(images, part, item_embeds, heldout_embeds, data.images, model.encoder, evaluator)
+        for key, values in scored.items():
             scores[key].append(values)
+        gen_heldout.append(evaluator.embed(images))
         generated.append(to_uint8(images))
     seconds = time.perf_counter() - started
     per_window = {k: np.concatenate(v) for k, v in scores.items()}
     images_u8 = np.concatenate(generated)  # (N, S, S, 3)
-    reference = score_images(
-        to_tensor(data.images[windows.targets]).to(model.device), windows, item_embeds, data.images, model.encoder
-    )
+    targets_px = to_tensor(data.images[windows.targets]).to(model.device)
+    reference = score_images(targets_px, windows, item_embeds, heldout_embeds, data.images, model.encoder, evaluator)
     summary = {k: float(v.mean()) for k, v in per_window.items()}
+    summary["diversity_heldout"] = pairwise_diversity(torch.cat(gen_heldout), windows.users)
     record = {
         "variant": variant,
         "stage": model.meta.get("stage", ""),
@@ -105,7 +133,11 @@ def evaluate_variant(config: ImageEvalConfig, variant: str, data_dir: str, model
         "users": len(np.unique(windows.users)),
         "seconds": seconds,
         "metrics": summary,
-        "target_poster": {k: float(reference[k].mean()) for k in ("history_similarity", "history_ssim")},
+        "target_poster": {
+            **{k: float(reference[k].mean()) for k in ("history_similarity", "history_ssim")},
+            "history_similarity_heldout": float(reference["history_similarity_heldout"].mean()),
+            "diversity_heldout": pairwise_diversity(evaluator.embed(targets_px), windows.users),
+        },
     }
     show = grid_rows(windows, config.grid_users)
     with atomic_dir(out_dir) as tmp:

@@ -143,7 +143,7 @@ def train_stage1(config: Stage1Config, data_dir: str, out_dir: str, progress: Pr
         opt.step()
         sched.step()
         window_losses.append(loss.item())
-        if (step + 1) % 25 == 0 or step + 1 == config.stage1_steps:
+        if step == 0 or (step + 1) % 25 == 0 or step + 1 == config.stage1_steps:
             progress(
                 "stage1", step + 1, {"stage1_loss": float(np.mean(window_losses[-25:])), "lr": sched.get_last_lr()[0]}
             )

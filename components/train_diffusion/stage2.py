@@ -127,7 +127,7 @@ def train_stage2(config: Stage2Config, data_dir: str, stage1_dir: str, out_dir: 
         opt.step()
         sched.step()
         history.append({"dpo_loss": float(loss), **stats})
-        if (step + 1) % 20 == 0 or step + 1 == config.dpo_steps:
+        if step == 0 or (step + 1) % 20 == 0 or step + 1 == config.dpo_steps:
             recent = history[-20:]
             progress("stage2", step + 1, {k: float(np.mean([h[k] for h in recent])) for k in recent[0]})
     seconds = time.perf_counter() - started
