@@ -9,7 +9,8 @@
 
 Run on demand (2 cores: about 20 minutes at the defaults):
 
-    python tests/benchmarks/bench_edit_pretrained.py [--texts 400] [--edits 10] [--starts 0,2,4,6,9,12,16]
+    python tests/benchmarks/bench_edit_pretrained.py [--texts 400] [--edits 10] [--starts 0,2,4,6,9,12,16] \
+        [--methods alphaedit,memit]
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=5, help="consecutive layers edited together")
     parser.add_argument("--starts", default="0,2,4,6,9,12,16", help="first layer of each window")
     parser.add_argument("--templates", type=int, default=EditConfig().edit_context_templates)
+    parser.add_argument("--methods", default="alphaedit,memit", help="methods run at every window")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "edit_pretrained.json"))
     args = parser.parse_args()
     config = EditConfig()
@@ -96,7 +98,7 @@ def main() -> None:
     for start in starts:
         layers = list(range(start, start + args.width))
         projectors = {layer: null_space_projector(covs[layer], config.nullspace_threshold) for layer in layers}
-        for method in ("alphaedit", "memit"):
+        for method in args.methods.split(","):
             edited, _ = load_base_model(MODEL)
             edited.eval()
             rule = rule_for(method, l2=config.edit_l2, mom2_weight=memit_weight(config, key_size(edited, layers[0])))

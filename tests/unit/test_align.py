@@ -51,7 +51,7 @@ def test_margin_ema_matches_the_reference_update() -> None:
 
 
 def test_align_config_and_hparams() -> None:
-    assert loss_hparams("simpo", "") == {"beta": 2.5, "gamma": 0.25}
+    assert loss_hparams("simpo", "") == {"beta": 10.0, "gamma": 3.0}
     assert loss_hparams("dpo", "dpo.beta=0.5,simpo.gamma=1") == {"beta": 0.5}
     with pytest.raises(
         ConfigError, match=r"^align.align_hparams: ipo has no hyper-parameter 'beta'; expected one of tau$"
