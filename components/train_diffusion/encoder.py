@@ -9,6 +9,7 @@ cosine measures history and target similarity.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -54,6 +55,33 @@ class ImageEncoder(nn.Module):
         return self.head(self.project(self.tokens(x).mean(1)))
 
 
+def fit_epochs(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    rows: np.ndarray,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    epochs: int,
+    rng: np.random.Generator,
+    batch: int,
+) -> list[float]:
+    """Mini-batch epochs over `rows`, shuffled by `rng` each epoch; `batch_loss` maps a batch's row indices (b,)
+    to its mean loss. Returns the per-epoch mean losses."""
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        order = rng.permutation(rows)
+        total = 0.0
+        for start in range(0, len(order), batch):
+            idx = torch.from_numpy(order[start : start + batch])
+            loss = batch_loss(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / len(order))
+    return losses
+
+
 def train_encoder(
     images: np.ndarray, genres: np.ndarray, tokens_per_image: int, epochs: int, seed: int, batch: int = 128
 ) -> tuple[ImageEncoder, list[float]]:
@@ -63,18 +91,11 @@ def train_encoder(
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     x_all, y_all = to_tensor(images), torch.from_numpy(genres).float()
     rng = np.random.default_rng(seed)
-    losses = []
-    for _ in range(epochs):
-        order = rng.permutation(len(images))
-        total = 0.0
-        for start in range(0, len(order), batch):
-            idx = torch.from_numpy(order[start : start + batch])
-            loss = nn.functional.binary_cross_entropy_with_logits(model(x_all[idx]), y_all[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(order))
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(model(x_all[idx]), y_all[idx])
+
+    losses = fit_epochs(model, opt, np.arange(len(images)), batch_loss, epochs, rng, batch)
     model.eval().requires_grad_(False)
     with torch.no_grad():
         features = [model.project(model.tokens(x_all[s : s + 512]).mean(1)) for s in range(0, len(x_all), 512)]

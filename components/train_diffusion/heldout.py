@@ -21,7 +21,7 @@ from torch import nn
 
 from components.common.atomic import atomic_dir
 from components.common.errors import DataError
-from components.train_diffusion.encoder import to_tensor
+from components.train_diffusion.encoder import fit_epochs, to_tensor
 
 EMBED_DIM = 32
 
@@ -76,20 +76,12 @@ def train_evaluator(
     model = HeldoutEncoder(genres.shape[1])
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     x_all, y_all = to_tensor(images), genre_distribution(genres)
-    losses: list[float] = []
-    for _ in range(epochs):
-        model.train()
-        total = 0.0
-        shuffled = rng.permutation(train)
-        for start in range(0, len(train), batch):
-            idx = torch.from_numpy(shuffled[start : start + batch])
-            logits = model(x_all[idx])  # (b, G)
-            loss = -(y_all[idx] * logits.log_softmax(-1)).sum(-1).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(train))
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        logits = model(x_all[idx])  # (b, G)
+        return -(y_all[idx] * logits.log_softmax(-1)).sum(-1).mean()
+
+    losses = fit_epochs(model, opt, train, batch_loss, epochs, rng, batch)
     model.eval().requires_grad_(False)
     with torch.no_grad():
         model.center.copy_(torch.cat([model.features(x_all[s : s + 512]) for s in range(0, len(x_all), 512)]).mean(0))
