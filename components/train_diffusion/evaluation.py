@@ -68,20 +68,22 @@ def score_images(
     all_images: np.ndarray,
     encoder: ImageEncoder,
     evaluator: HeldoutEncoder,
-) -> dict[str, np.ndarray]:
-    """Per-window metrics of generated (B, 3, S, S) images in [-1, 1] (on the encoders' device)."""
+) -> tuple[dict[str, np.ndarray], torch.Tensor]:
+    """Per-window metrics of generated (B, 3, S, S) images in [-1, 1] (on the encoders' device), and their (B, D')
+    embeddings in the held-out evaluator's space (for the diversity across users)."""
     hist_px = to_tensor(all_images[windows.histories.ravel()]).view(
         len(windows), windows.histories.shape[1], *images.shape[1:]
     )
     history, target = similarities(encoder.embed(images), windows, item_embeds)
-    history_heldout, target_heldout = similarities(evaluator.embed(images), windows, heldout_embeds)
+    gen_heldout = evaluator.embed(images)  # (B, D')
+    history_heldout, target_heldout = similarities(gen_heldout, windows, heldout_embeds)
     return {
         "history_similarity": history,
         "history_ssim": history_ssim(images.cpu(), hist_px).numpy(),
         "target_similarity": target,
         "history_similarity_heldout": history_heldout,
         "target_similarity_heldout": target_heldout,
-    }
+    }, gen_heldout
 
 
 @torch.no_grad()
@@ -114,16 +116,18 @@ def evaluate_variant(
             config.eval_sample_steps,
             guidance=config.eval_guidance_scale,
         )
-        scored = score_images(images, part, item_embeds, heldout_embeds, data.images, model.encoder, evaluator)
+        encoders = (model.encoder, evaluator)
+        scored, embedded = score_images(images, part, item_embeds, heldout_embeds, data.images, *encoders)
         for key, values in scored.items():
             scores[key].append(values)
-        gen_heldout.append(evaluator.embed(images))
+        gen_heldout.append(embedded)
         generated.append(to_uint8(images))
     seconds = time.perf_counter() - started
     per_window = {k: np.concatenate(v) for k, v in scores.items()}
     images_u8 = np.concatenate(generated)  # (N, S, S, 3)
     targets_px = to_tensor(data.images[windows.targets]).to(model.device)
-    reference = score_images(targets_px, windows, item_embeds, heldout_embeds, data.images, model.encoder, evaluator)
+    encoders = (model.encoder, evaluator)
+    reference, target_heldout = score_images(targets_px, windows, item_embeds, heldout_embeds, data.images, *encoders)
     summary = {k: float(v.mean()) for k, v in per_window.items()}
     summary["diversity_heldout"] = pairwise_diversity(torch.cat(gen_heldout), windows.users)
     record = {
@@ -136,7 +140,7 @@ def evaluate_variant(
         "target_poster": {
             **{k: float(reference[k].mean()) for k in ("history_similarity", "history_ssim")},
             "history_similarity_heldout": float(reference["history_similarity_heldout"].mean()),
-            "diversity_heldout": pairwise_diversity(evaluator.embed(targets_px), windows.users),
+            "diversity_heldout": pairwise_diversity(target_heldout, windows.users),
         },
     }
     show = grid_rows(windows, config.grid_users)
