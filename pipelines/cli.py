@@ -48,11 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20, help="how many runs, newest first (default 20)")
     runs.add_argument("--mlflow-ui", help="MLflow UI address for the links (default: MLFLOW_TRACKING_URI if http)")
 
-    run = sub.add_parser("run", help="run a pipeline")
-    run.add_argument("name")
-    run.add_argument("--local", action="store_true", required=True, help="with KFP's local SubprocessRunner")
+    run = sub.add_parser("run", help="run a pipeline (`run NAME --help`: its parameters)", add_help=False)
+    run.add_argument("name", nargs="?")
+    run.add_argument("-h", "--help", action="store_true", help="this help, or with NAME that pipeline's parameters")
+    run.add_argument("--local", action="store_true", help="with KFP's local SubprocessRunner (required)")
     run.add_argument("--workdir", default=DEFAULT_WORKDIR, help=f"where outputs go (default ./{DEFAULT_WORKDIR})")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--no-cache", action="store_true", help="run every step, reusing no earlier run's outputs")
+    run.add_argument("--verbose", action="store_true", help="kfp.local's whole output (executor inputs, step logs)")
+    parser.run_parser = run  # type: ignore[attr-defined]  # printed by `run --help`
 
     models = sub.add_parser("models", help="the model presets and whether each is cached; `prepare NAME` caches one")
     models_sub = models.add_subparsers(dest="models_command")
@@ -179,14 +183,40 @@ def _runs(args: argparse.Namespace) -> None:
         print(f"{r.run_id}  {r.state:<10}  {r.created_at:<25}  {r.name:<{width}}  {r.mlflow}")
 
 
-def _run(args: argparse.Namespace) -> None:
+def pipeline_help(name: str) -> str:
+    """`recforge run NAME --help`: the pipeline's parameters with their types, defaults and documentation."""
+    entry = catalog.get(name)
+    table = entry.table()
+    lines = [f"usage: recforge run {name} --local [--set KEY=VALUE ...] [--workdir DIR] [--no-cache] [--verbose]",
+             "", f"{name}: {entry.description}", "", "parameters (--set KEY=VALUE; lists as a,b or a JSON list):"]  # fmt: skip
+    width = max(len(n) for n in table)
+    for key, parameter in table.items():
+        default = parameter.default if parameter.default != "" else "''"
+        lines.append(f"  {key:<{width}}  {parameter.kind.__name__:<5}  default {default}")
+        lines.append(f"  {'':<{width}}  {parameter.doc}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from pipelines.local import parse_overrides, run_local
 
+    if args.help:
+        print(pipeline_help(args.name) if args.name else parser.run_parser.format_help())  # type: ignore[attr-defined]
+        return
+    if not args.name:
+        raise RecforgeError("run: no pipeline named; expected recforge run NAME --local (recforge list names them)")
+    if not args.local:
+        raise RecforgeError(f"run: expected --local (recforge run {args.name} --local); on a cluster use submit")
     name, workdir = args.name, args.workdir
     entry = catalog.get(name)
     arguments = parse_overrides(entry, args.sets)
-    result = run_local(entry, arguments, workdir, _settings(args, local=True))
+    print(f"recforge: running {name} locally in {workdir}")
+    result = run_local(
+        entry, arguments, workdir, _settings(args, local=True), cache=not args.no_cache, verbose=args.verbose
+    )
     print(f"\nrecforge: {name} finished in {result.seconds:.1f}s")
+    if result.reused:
+        print(f"  reused from earlier runs (kfp.local cache): {', '.join(result.reused)}")
     for output, path in result.outputs.items():
         print(f"  output {output}: {path}")
     print(f"  MLflow store: {result.tracking_uri}  (parent run {result.parent_run_id})")
@@ -219,7 +249,8 @@ def _lineage(run_id: str, workdir: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "list":
             _list()
@@ -230,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "runs":
             _runs(args)
         elif args.command == "run":
-            _run(args)
+            _run(args, parser)
         elif args.command == "models":
             from pipelines import models
 

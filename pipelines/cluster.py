@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from kfp import dsl
 
 from components.common.images import RUNTIME_IMAGE, TRAINING_IMAGE
+from components.common.runinfo import POD_FIELDS
 from pipelines.accelerators import apply
 from pipelines.settings import CompileSettings
 
@@ -39,10 +40,14 @@ PROFILES = {
 
 
 def configure(
-    task: dsl.PipelineTask, profile: str, settings: CompileSettings, *, caching: bool = False
+    task: dsl.PipelineTask, profile: str, settings: CompileSettings, *, caching: bool = True
 ) -> dsl.PipelineTask:
     """Apply the named profile to `task` (requests = limits for CPU steps), its caching policy, the images of
-    `settings` (when they are not the release images the components name) and, on GPU profiles, accelerators."""
+    `settings` (when they are not the release images the components name) and, on GPU profiles, accelerators.
+
+    Every step is a deterministic function of its inputs (seeded) and is cached, so a run repeating an earlier
+    run's inputs reuses its outputs; `caching=False` is for steps with effects beyond their outputs (the model
+    registry)."""
     p = PROFILES[profile]
     task.set_cpu_request(p.cpu).set_cpu_limit(p.cpu)
     task.set_memory_request(p.memory).set_memory_limit(p.memory)
@@ -53,6 +58,11 @@ def configure(
     image = task.container_spec.image if task.container_spec else None
     if image in swap and swap[image] != image:
         task.set_container_image(swap[image])
+    if not settings.local:  # which run the pod belongs to, outside the cache key (components/common/runinfo.py)
+        from kfp import kubernetes
+
+        for env_name, field_path in POD_FIELDS.items():
+            kubernetes.use_field_path_as_env(task, env_name=env_name, field_path=field_path)
     if settings.mlflow_configmap:
         from kfp import kubernetes
 

@@ -37,7 +37,7 @@ def build(settings: CompileSettings) -> Any:
     @dsl.pipeline(name=NAME, description=DESCRIPTION)
     @PARAMETERS.signature(settings)
     def ilora_pipeline(**args) -> Outputs:
-        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        run = {"pipeline": NAME}
         training = {**pick(args, SFTConfig), **pick(args, ILoRAConfig)}
 
         # 1. Prepare the dataset.

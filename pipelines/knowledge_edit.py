@@ -37,7 +37,7 @@ def build(settings: CompileSettings) -> Any:
     @dsl.pipeline(name=NAME, description=DESCRIPTION)
     @PARAMETERS.signature(settings)
     def knowledge_edit_pipeline(**args) -> Outputs:
-        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        run = {"pipeline": NAME}
         edit_args = pick(args, EditConfig)
 
         # 1. Prepare the dataset (its items table holds titles, genres and years: the catalogue facts).

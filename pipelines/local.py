@@ -2,7 +2,10 @@
 
 The workdir holds everything a local run makes: `mlflow.db` and `mlartifacts/` (the embedded MLflow store,
 unless MLFLOW_TRACKING_URI points elsewhere), `pipeline-root/` (KFP's artifacts, one folder per run),
-`workspace/` (KFP's workspace, removed by KFP after the run) and `errors/` (step messages for the CLI).
+`kfp-cache/` (kfp.local's task cache: a step whose inputs, command and image match an earlier successful run
+reuses that run's outputs), `workspace/` (KFP's workspace, removed by KFP after the run) and `errors/` (step
+messages for the CLI). A reused step runs no MLflow run of its own: the parent run records, per reused task, the
+MLflow run that made its outputs (`recforge.reused.<task>`), read from the outputs' metadata.
 """
 
 from __future__ import annotations
@@ -10,17 +13,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from components.common.config import coerce
 from components.common.errors import ConfigError, RecforgeError
 from pipelines.catalog import Entry
+from pipelines.console import StepConsole, captured
 from pipelines.settings import LOCAL, CompileSettings
 
 _PATH_PARAMS = ("data_dir",)
@@ -37,6 +42,8 @@ class LocalRun:
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> path
     metrics: dict[str, float] = field(default_factory=dict)  # key metrics of the step runs ("model.key" per model)
     seconds: float = 0.0
+    reused: dict[str, str] = field(default_factory=dict)  # task reused from the cache -> MLflow run that made it
+    step_seconds: dict[str, float] = field(default_factory=dict)  # task that ran -> seconds
 
 
 def parse_overrides(entry: Entry, assignments: list[str]) -> dict[str, Any]:
@@ -101,10 +108,18 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def run_local(
-    entry: Entry, arguments: Mapping[str, Any], workdir: str | Path, settings: CompileSettings = LOCAL
+    entry: Entry,
+    arguments: Mapping[str, Any],
+    workdir: str | Path,
+    settings: CompileSettings = LOCAL,
+    *,
+    cache: bool = True,
+    verbose: bool = False,
+    out: TextIO | None = None,
 ) -> LocalRun:
-    """Run `entry` built with `settings` through kfp.local with MLflow set up; raises RecforgeError with the failing
-    step's message."""
+    """Run `entry` built with `settings` through kfp.local with MLflow set up, printing one line per step to `out`
+    (kfp.local's whole output with `verbose`); `cache` lets steps reuse an earlier run's outputs. Raises
+    RecforgeError with the failing step's message."""
     from kfp import local
 
     from components.common import tracking
@@ -137,14 +152,18 @@ def run_local(
         pipeline_root=str(pipeline_root),
         workspace_root=str(workspace),
         raise_on_error=True,
+        enable_caching=cache,
+        cache_root=str(workdir / "kfp-cache"),
     )
+    console = StepConsole(out or sys.stdout, verbose=verbose)
     try:
-        with _environment(env), warnings.catch_warnings():
+        with _environment(env), warnings.catch_warnings(), captured(console):
             # Expected locally: the project image is not pulled, and pod settings only matter on a cluster.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
             outputs = entry.build(settings)(**args)
     except BaseException as exc:
+        console.flush()
         message = _step_error(error_dir) or f"pipeline {entry.name} failed: {exc}"
         for created in set(pipeline_root.iterdir()) - before:  # no partial outputs
             shutil.rmtree(created, ignore_errors=True)
@@ -154,11 +173,44 @@ def run_local(
         raise RecforgeError(message) from None
     finally:
         workspace.mkdir(parents=True, exist_ok=True)  # KFP removes it after each run
+    console.flush()
+    reused = _reused_runs(console.events.reused, workdir / "kfp-cache")
+    _record_reused(parent, reused, uri)
     tracking.end_run(parent, "FINISHED", uri)
-    result = LocalRun(entry.name, workdir, uri, parent, seconds=time.perf_counter() - started)
+    result = LocalRun(entry.name, workdir, uri, parent, seconds=time.perf_counter() - started, reused=reused)
+    result.step_seconds = dict(console.events.seconds)
     result.outputs = _output_paths(outputs)
-    result.metrics = _key_metrics(entry, parent, uri)
+    result.metrics = _key_metrics(entry, parent, uri, list(reused.values()))
     return result
+
+
+def _reused_runs(hits: Mapping[str, str], cache_root: Path) -> dict[str, str]:
+    """task -> the MLflow run that made the outputs a cache hit reused (from the outputs' metadata in kfp.local's
+    cache entry, named by the key prefix kfp.local logs); '' where the entry names none."""
+    from components.common.step import OUTPUT_RUN_KEY
+
+    found: dict[str, str] = {}
+    for task, key in hits.items():
+        runs = []
+        for entry in sorted(cache_root.glob(f"{key}*.json")):
+            outputs = json.loads(entry.read_text(encoding="utf-8"))
+            for value in outputs.values():
+                for artifact in value.get("artifacts", [value]) if isinstance(value, dict) else []:
+                    if isinstance(artifact, dict) and (artifact.get("metadata") or {}).get(OUTPUT_RUN_KEY):
+                        runs.append(artifact["metadata"][OUTPUT_RUN_KEY])
+        found[task] = runs[0] if runs else ""
+    return found
+
+
+def _record_reused(parent: str, reused: Mapping[str, str], uri: str) -> None:
+    import mlflow
+
+    from components.common import tracking
+
+    if reused:
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        for task, run_id in reused.items():
+            client.set_tag(parent, f"{tracking.TAG_REUSED}.{task}", run_id)
 
 
 def _step_error(error_dir: Path) -> str | None:
@@ -187,7 +239,7 @@ def _output_paths(outputs: Any) -> dict[str, str]:
     return {name: getattr(value, "path", str(value)) for name, value in items}
 
 
-def _key_metrics(entry: Entry, parent: str, uri: str) -> dict[str, float]:
+def _key_metrics(entry: Entry, parent: str, uri: str, reused: Sequence[str] = ()) -> dict[str, float]:
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -195,6 +247,7 @@ def _key_metrics(entry: Entry, parent: str, uri: str) -> dict[str, float]:
     children = client.search_runs(
         [parent_run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'"
     )
+    children += [client.get_run(run_id) for run_id in reused if run_id]
     found: dict[str, float] = {}
     for child in sorted(children, key=lambda r: r.info.start_time or 0):
         model = child.data.tags.get("recforge.model") or child.data.tags.get("recforge.method")

@@ -49,7 +49,7 @@ def build(settings: CompileSettings) -> Any:
     @dsl.pipeline(name=NAME, description=DESCRIPTION)
     @PARAMETERS.signature(settings)
     def pigeon_pipeline(**args) -> Outputs:
-        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        run = {"pipeline": NAME}
         eval_args = pick(args, ImageEvalConfig)
 
         # 1. Prepare the dataset (titles and genres of the catalogue, every user's interactions in time order).

@@ -30,7 +30,7 @@ def build(settings: CompileSettings) -> Any:
     @dsl.pipeline(name=NAME, description=DESCRIPTION)
     @PARAMETERS.signature(settings)
     def prepare_data_pipeline(**args) -> Outputs:
-        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        run = {"pipeline": NAME}
 
         # 1. Read, clean, re-index, split and draw candidates.
         prepared = prepare(args, settings, run)

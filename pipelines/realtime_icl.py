@@ -37,7 +37,6 @@ def build(settings: CompileSettings) -> Any:
     def realtime_icl_pipeline(**args) -> Outputs:
         run = {
             "pipeline": NAME,
-            "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             "schedule_time": schedule_time(settings),
         }
         training = {**pick(args, SFTConfig), **pick(args, ICLConfig)}

@@ -62,7 +62,7 @@ def build(settings: CompileSettings) -> Any:
     @dsl.pipeline(name=NAME, description=DESCRIPTION, pipeline_config=pipeline_config(settings.gpu))
     @PARAMETERS.signature(settings)
     def rec_alignment_pipeline(**args) -> Outputs:
-        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        run = {"pipeline": NAME}
         align_args = pick(args, AlignConfig, exclude=("align_loss",))
 
         # 1. Prepare the dataset.
@@ -74,7 +74,7 @@ def build(settings: CompileSettings) -> Any:
         sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train", settings)
         sft = configure(
             train_sft(
-                **run, kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, prepared=data, base=base, **pick(args, SFTConfig)
+                **run, prepared=data, base=base, **pick(args, SFTConfig)
             ),
             "gpu",
             settings,
@@ -95,7 +95,6 @@ def build(settings: CompileSettings) -> Any:
         with dsl.ParallelFor(args["losses"], parallelism=settings.loop_parallelism) as loss:
             aligned = align_model(
                 **run,
-                kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 preferences=pairs.outputs["preferences"],
                 sft_model=sft_model,
                 align_loss=loss,
@@ -118,7 +117,7 @@ def build(settings: CompileSettings) -> Any:
             sft_evaluation=sft_eval.outputs["evaluation"],
             sft_model=sft_model,
         )
-        configure(report, "light", settings)
+        configure(report, "light", settings, caching=False)  # registers a model version: always runs
 
         return Outputs(dataset=data, preferences=pairs.outputs["preferences"], report=report.outputs["report"])
 

@@ -43,7 +43,7 @@ def build(settings: CompileSettings) -> Any:
     @dsl.pipeline(name=NAME, description=DESCRIPTION, pipeline_config=pipeline_config(settings.gpu))
     @PARAMETERS.signature(settings)
     def sft_rec_pipeline(**args) -> Outputs:
-        run = {"pipeline": NAME, "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        run = {"pipeline": NAME}
 
         # 1. Prepare the dataset (splits and candidate sets shared by every model); resolve the base LLM.
         prepared = prepare(args, settings, run)
@@ -55,7 +55,7 @@ def build(settings: CompileSettings) -> Any:
         sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train", settings)
         sft = configure(
             train_sft(
-                **run, kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, prepared=data, base=base, **pick(args, SFTConfig)
+                **run, prepared=data, base=base, **pick(args, SFTConfig)
             ),
             "gpu",
             settings,

@@ -26,11 +26,10 @@ def prepare(
     time (`as_scheduled`, for recurring runs) or takes all data."""
     task = prepare_dataset(
         pipeline=run["pipeline"],
-        kfp_run_id=run["kfp_run_id"],
         schedule_time=schedule_time(settings) if as_scheduled else "",
         **pick(args, PrepareConfig),
     )
-    return configure(task, "data", settings, caching=True)
+    return configure(task, "data", settings)
 
 
 def evaluate(
@@ -53,5 +52,5 @@ def resolve_base(
     args: Mapping[str, Any], settings: CompileSettings, run: Mapping[str, Any], parameter: str = "base_model"
 ) -> dsl.PipelineTask:
     """resolve-base-model of the pipeline parameter `parameter`: the Model artifact training steps consume."""
-    task = resolve_base_model(pipeline=run["pipeline"], kfp_run_id=run["kfp_run_id"], base_model=args[parameter])
-    return configure(task, "data", settings, caching=True)  # converting a pretrained preset takes a few GB
+    task = resolve_base_model(pipeline=run["pipeline"], base_model=args[parameter])
+    return configure(task, "data", settings)

@@ -20,15 +20,12 @@ def run_alignment(
     sft_dir: str | Path,
     out_dir: str | Path,
     mlflow_run_id: str | None = None,
-    *,
-    kfp_run_id: str = "",
-    kfp_job_name: str = "",
 ) -> dict:
     """Train where `align_nproc`, `align_nodes` and `align_deepspeed` say; returns the training record."""
     from components.align.trainer import train_alignment
 
     job = NodeJob(
-        f"align-{config.align_loss}", kfp_run_id, kfp_job_name, config.align_nodes, config.align_nproc,
+        f"align-{config.align_loss}", config.align_nodes, config.align_nproc,
         "align.align_nodes",
     )  # fmt: skip
     inputs = {"prefs_dir": Path(prefs_dir), "sft_dir": Path(sft_dir)}
@@ -39,17 +36,14 @@ def run_alignment(
 
 
 def align_and_track(
-    config: AlignConfig, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path, kfp_job_name: str = ""
+    config: AlignConfig, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path
 ) -> dict:
     stats = json.loads((Path(prefs_dir) / "stats.json").read_text())
     tracking.log_dataset("preferences", str(prefs_dir), tracking.digest_of(prefs_dir), context="training")
     tracking.log_model_input("sft-model", sft_dir)
     mlflow.set_tag("recforge.loss", config.align_loss)
     run = mlflow.active_run()
-    record = run_alignment(
-        config, prefs_dir, sft_dir, out_dir, mlflow_run_id=run.info.run_id,
-        kfp_run_id=run.data.tags.get(tracking.TAG_KFP_RUN, ""), kfp_job_name=kfp_job_name,
-    )  # fmt: skip
+    record = run_alignment(config, prefs_dir, sft_dir, out_dir, mlflow_run_id=run.info.run_id)
     mlflow.log_params({f"hparam_{k}": v for k, v in record["hparams"].items()})
     mlflow.log_metrics({f"heldout_{k}_before": v for k, v in record["before"].items()})
     mlflow.log_metrics({f"heldout_{k}": v for k, v in record["after"].items()})

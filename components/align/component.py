@@ -11,8 +11,6 @@ from components.common.wrapper import step_component
 @step_component(AlignConfig, base_image=TRAINING_IMAGE)
 def align_model(
     pipeline: str,
-    kfp_run_id: str,
-    kfp_job_name: str,
     preferences: dsl.Input[dsl.Dataset],
     sft_model: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
@@ -26,8 +24,8 @@ def align_model(
 
     loss = settings["align_loss"]
     result = run_step(
-        pipeline, f"align-{loss}", kfp_run_id, (AlignConfig,), settings,
-        lambda c: align_and_track(c, preferences.path, sft_model.path, model.path, kfp_job_name),
+        pipeline, f"align-{loss}", (AlignConfig,), settings,
+        lambda c: align_and_track(c, preferences.path, sft_model.path, model.path),
         tags={"recforge.model": loss},
     )  # fmt: skip
     model.metadata.update({"loss": loss, **result})
@@ -36,7 +34,6 @@ def align_model(
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
 def register_best(
     pipeline: str,
-    kfp_run_id: str,
     registered_name: str,
     selection_metric: str,
     prepared: dsl.Input[dsl.Dataset],
@@ -51,7 +48,7 @@ def register_best(
     from components.common.step import run_step
 
     run_step(
-        pipeline, "register-best", kfp_run_id, (), {},
+        pipeline, "register-best", (), {"report": report},
         lambda: compare_and_register(
             [sft_evaluation.path, *(e.path for e in evaluations)],
             [sft_model.path, *(m.path for m in models)],

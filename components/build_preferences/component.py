@@ -10,7 +10,6 @@ from components.common.wrapper import step_component
 @step_component(PreferenceConfig, base_image=RUNTIME_IMAGE)
 def build_preferences(
     pipeline: str,
-    kfp_run_id: str,
     prepared: dsl.Input[dsl.Dataset],
     sft_model: dsl.Input[dsl.Model],
     sasrec_model: dsl.Input[dsl.Model],
@@ -24,7 +23,7 @@ def build_preferences(
     from components.common.step import run_step
 
     result = run_step(
-        pipeline, "build-preferences", kfp_run_id, (PreferenceConfig,), settings,
+        pipeline, "build-preferences", (PreferenceConfig,), settings,
         lambda c: preferences_and_track(c, prepared.path, sft_model.path, sasrec_model.path, preferences.path),
     )  # fmt: skip
     preferences.metadata.update(result)

@@ -2,7 +2,10 @@
 
 Steps record their inputs with `mlflow.log_input` (name, digest, source) and their outputs as
 `recforge.output.<name>.digest/.uri` tags; a dataset input is linked to the step run whose output has the
-same digest. `lineage(run_id)` returns the chain oldest first; `format_lineage` prints it.
+same digest. A pipeline run that reused a step from KFP's cache has no run of that step: its parent run names the
+run that made the reused outputs (`recforge.reused.<task>`), and the lineage shows that run in its place. Run
+searches page through MLflow's results (one page holds at most 1,000 runs). `lineage(run_id)` returns the chain
+oldest first; `format_lineage` prints it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.common.errors import RecforgeError
-from components.common.tracking import TAG_OUTPUT, TAG_PARENT, TAG_PIPELINE, TAG_STEP, _mlflow
+from components.common.tracking import TAG_OUTPUT, TAG_PARENT, TAG_PIPELINE, TAG_REUSED, TAG_STEP, _mlflow
+
+PAGE = 1000  # MLflow's largest search page
 
 
 @dataclass
@@ -34,6 +39,7 @@ class StepNode:
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {uri, digest}
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    reused_in: str = ""  # the task name, when this run's outputs were reused by the pipeline run asked about
 
 
 @dataclass
@@ -81,8 +87,12 @@ def lineage(run_id: str, uri: str) -> Lineage:
         raise RecforgeError(f"lineage: no MLflow run {run_id!r} in {uri}; expected a run id") from None
     experiments = [e.experiment_id for e in client.search_experiments()]
     if TAG_PARENT not in run.data.tags:
-        children = client.search_runs(experiments, filter_string=f"tags.`{TAG_PARENT}` = '{run_id}'")
-        steps = sorted((_node(c) for c in children), key=lambda n: n.start_time)
+        children = [_node(c) for c in search_all(client, experiments, f"tags.`{TAG_PARENT}` = '{run_id}'")]
+        for key, original in sorted(run.data.tags.items()):
+            if key.startswith(TAG_REUSED + ".") and original:
+                children.append(_node(client.get_run(original)))
+                children[-1].reused_in = key[len(TAG_REUSED) + 1 :]
+        steps = sorted(children, key=lambda n: n.start_time)
         _link(steps, client, experiments)
         return Lineage(run.data.tags.get(TAG_PIPELINE, ""), run_id, run.info.status, dict(run.data.params), steps)
     chain: list[StepNode] = []
@@ -92,10 +102,22 @@ def lineage(run_id: str, uri: str) -> Lineage:
                    dict(parent.data.params), chain)  # fmt: skip
 
 
+def search_all(client: Any, experiments: list[str], filter_string: str) -> list[Any]:
+    """Every run matching `filter_string`, page after page."""
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs(experiments, filter_string=filter_string, max_results=PAGE, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
 def _producer(digest: str, client: Any, experiments: list[str]) -> Any | None:
     if not digest:
         return None
-    for run in client.search_runs(experiments, filter_string=f"tags.`{TAG_STEP}` != ''"):
+    for run in search_all(client, experiments, f"tags.`{TAG_STEP}` != ''"):
         if any(k.startswith(TAG_OUTPUT) and k.endswith(".digest") and v == digest for k, v in run.data.tags.items()):
             return run
     return None
@@ -125,7 +147,8 @@ def format_lineage(info: Lineage, max_metrics: int = 8) -> str:
         lines.append("  params: " + ", ".join(f"{k}={v}" for k, v in sorted(info.params.items())))
     names = {s.run_id: s.name for s in info.steps}
     for index, step in enumerate(info.steps, start=1):
-        lines.append(f"  [{index}] step {step.name} · run {step.run_id} ({step.status})")
+        reused = f", reused as {step.reused_in} from an earlier pipeline run" if step.reused_in else ""
+        lines.append(f"  [{index}] step {step.name} · run {step.run_id} ({step.status}{reused})")
         for ref in step.inputs:
             origin = f" <- output of {names.get(ref.produced_by, ref.produced_by)}" if ref.produced_by else ""
             lines.append(

@@ -43,7 +43,7 @@ def report_error(step: str, message: str) -> None:
         (Path(folder) / f"{step}.json").write_text(json.dumps(record), encoding="utf-8")
 
 
-PLUMBING = ("pipeline", "kfp_run_id", "kfp_job_name", "schedule_time")  # what every step may take besides settings
+PLUMBING = ("pipeline", "schedule_time")  # what every step may take besides settings
 
 
 def split_settings(
@@ -67,10 +67,21 @@ def split_settings(
     return [cls.from_params(shares[cls]) for cls in configs]
 
 
+OUTPUT_RUN_KEY = "mlflow_run_id"
+
+
+def mark_outputs(values: Mapping[str, Any], run_id: str) -> None:
+    """Put the step's MLflow run id in the metadata of every artifact among `values` (a wrapper's `locals()`): what
+    KFP writes back is the outputs' metadata, which travels with them, through the cache too, so a run that reuses
+    a step's outputs can name the run that made them."""
+    for value in values.values():
+        if hasattr(value, "path") and isinstance(getattr(value, "metadata", None), dict):
+            value.metadata[OUTPUT_RUN_KEY] = run_id
+
+
 def run_step(
     pipeline: str,
     step: str,
-    kfp_run_id: str,
     configs: Sequence[type[StepConfig]],
     values: Mapping[str, Any],
     body: Callable[..., Any],
@@ -85,8 +96,10 @@ def run_step(
     try:
         built = split_settings(configs, values, extras)
         params = {k: v for config in built for k, v in config.to_params().items()}
-        with step_run(pipeline, step, params, kfp_run_id=kfp_run_id, tags=tags):
-            return body(*built)
+        with step_run(pipeline, step, params, tags=tags) as active:
+            result = body(*built)
+            mark_outputs(values, active.info.run_id)
+            return result
     except RecforgeError as exc:
         report_error(step, exc.message)
         raise SystemExit(2) from None

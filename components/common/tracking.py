@@ -5,7 +5,8 @@ Environment contract (the same as KFP's MLflow integration, so step code is iden
 cluster): `MLFLOW_TRACKING_URI`, `MLFLOW_EXPERIMENT_ID`, and `MLFLOW_RUN_ID` = the pipeline's parent run.
 Locally the CLI creates the store and the parent run before any step starts. A step that finds no
 `MLFLOW_RUN_ID` (a cluster without the integration) finds or creates the parent run tagged with its KFP run
-id. Without `MLFLOW_TRACKING_URI` the store is `sqlite:///<workdir>/mlflow.db`.
+id (from the step pod's labels, components/common/runinfo.py). Without `MLFLOW_TRACKING_URI` the store is
+`sqlite:///<workdir>/mlflow.db`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ TAG_KFP_RUN = "recforge.kfp_run_id"
 TAG_ERROR = "recforge.error"
 TAG_OUTPUT = "recforge.output"  # recforge.output.<name>.digest / .uri
 TAG_PARENT = "mlflow.parentRunId"
+TAG_REUSED = "recforge.reused"  # recforge.reused.<task> on a parent run: the run whose outputs the task reused
 
 
 def _mlflow() -> Any:
@@ -112,14 +114,18 @@ def step_run(
     pipeline: str,
     step: str,
     params: Mapping[str, Any],
-    kfp_run_id: str = "",
     tags: Mapping[str, str] | None = None,
+    kfp_run_id: str | None = None,
 ) -> Iterator[Any]:
-    """A nested MLflow run for one pipeline step, active (fluent API) inside the block.
+    """A nested MLflow run for one pipeline step, active (fluent API) inside the block; `kfp_run_id` defaults to
+    the run the step's pod belongs to.
 
     Marked FAILED, with the error message as a tag, when the block raises.
     """
+    from components.common.runinfo import kfp_run_id as pod_run_id
+
     mlflow = _mlflow()
+    kfp_run_id = pod_run_id() if kfp_run_id is None else kfp_run_id
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(pipeline, uri)

@@ -10,7 +10,6 @@ from components.edit_knowledge.config import EditConfig, FactConfig
 @step_component(FactConfig, base_image=TRAINING_IMAGE)
 def build_fact_model(
     pipeline: str,
-    kfp_run_id: str,
     prepared: dsl.Input[dsl.Dataset],
     base: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
@@ -24,7 +23,7 @@ def build_fact_model(
     from components.edit_knowledge.config import FactConfig
 
     result = run_step(
-        pipeline, "build-fact-model", kfp_run_id, (FactConfig,), settings,
+        pipeline, "build-fact-model", (FactConfig,), settings,
         lambda c: fact_model_and_track(c, prepared.path, base.path, model.path, facts.path),
     )  # fmt: skip
     model.metadata.update(result)
@@ -33,7 +32,6 @@ def build_fact_model(
 @step_component(EditConfig, base_image=TRAINING_IMAGE)
 def edit_statistics(
     pipeline: str,
-    kfp_run_id: str,
     model: dsl.Input[dsl.Model],
     facts: dsl.Input[dsl.Dataset],
     stats: dsl.Output[dsl.Artifact],
@@ -46,7 +44,7 @@ def edit_statistics(
     from components.edit_knowledge.config import EditConfig
 
     result = run_step(
-        pipeline, "edit-statistics", kfp_run_id, (EditConfig,), settings,
+        pipeline, "edit-statistics", (EditConfig,), settings,
         lambda c: statistics_and_track(c, model.path, facts.path, stats.path),
     )  # fmt: skip
     stats.metadata.update({"tokens": result["tokens"], "null_space_dims": result["null_space_dims"]})
@@ -55,7 +53,6 @@ def edit_statistics(
 @step_component(EditConfig, base_image=TRAINING_IMAGE)
 def edit_model(
     pipeline: str,
-    kfp_run_id: str,
     method: str,
     model: dsl.Input[dsl.Model],
     facts: dsl.Input[dsl.Dataset],
@@ -71,7 +68,7 @@ def edit_model(
     from components.edit_knowledge.config import EditConfig
 
     result = run_step(
-        pipeline, f"edit-{method}", kfp_run_id, (EditConfig,), settings,
+        pipeline, f"edit-{method}", (EditConfig,), settings,
         lambda c: edits_and_track(c, method, model.path, facts.path, stats.path, edited_model.path, evaluation.path),
         tags={"recforge.method": method}, extras=("method",),
     )  # fmt: skip
@@ -81,7 +78,6 @@ def edit_model(
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
 def compare_edits(
     pipeline: str,
-    kfp_run_id: str,
     evaluations: dsl.Input[list[dsl.Artifact]],
     stats: dsl.Input[dsl.Artifact],
     report: dsl.Output[dsl.Markdown],
@@ -92,6 +88,6 @@ def compare_edits(
     from components.edit_knowledge.body import report_and_track
 
     run_step(
-        pipeline, "compare-edits", kfp_run_id, (), {},
+        pipeline, "compare-edits", (), {"report": report, "comparison": comparison},
         lambda: report_and_track([e.path for e in evaluations], stats.path, report.path, comparison.path),
     )  # fmt: skip

@@ -12,7 +12,6 @@ from components.recsys.icl_config import ICLConfig
 @step_component(EvalConfig, base_image=RUNTIME_IMAGE)
 def evaluate_model(
     pipeline: str,
-    kfp_run_id: str,
     model_name: str,
     prepared: dsl.Input[dsl.Dataset],
     model: dsl.Input[dsl.Model],
@@ -28,7 +27,6 @@ def evaluate_model(
     result = run_step(
         pipeline,
         f"evaluate-{model_name}",
-        kfp_run_id,
         (EvalConfig,),
         settings,
         lambda c: evaluate_and_track(model_name, model.path, prepared.path, c, evaluation.path),
@@ -41,7 +39,6 @@ def evaluate_model(
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
 def compare_models(
     pipeline: str,
-    kfp_run_id: str,
     title: str,
     report: dsl.Output[dsl.Markdown],
     first: dsl.Input[dsl.Artifact],
@@ -56,13 +53,12 @@ def compare_models(
     from components.evaluate.body import compare_and_track
 
     paths = [a.path for a in (first, second, third, fourth, fifth, sixth) if a is not None]
-    run_step(pipeline, "compare-models", kfp_run_id, (), {}, lambda: compare_and_track(paths, report.path, title))
+    run_step(pipeline, "compare-models", (), {"report": report}, lambda: compare_and_track(paths, report.path, title))
 
 
 @step_component(ICLConfig, base_image=RUNTIME_IMAGE)
 def evaluate_realtime(
     pipeline: str,
-    kfp_run_id: str,
     schedule_time: str,
     prepared: dsl.Input[dsl.Dataset],
     models: dsl.Input[dsl.Model],
@@ -88,4 +84,4 @@ def evaluate_realtime(
         shutil.copyfile(f"{evaluation.path}/report.md", report.path)
         return result
 
-    run_step(pipeline, "evaluate-realtime", kfp_run_id, (ICLConfig,), settings, body)
+    run_step(pipeline, "evaluate-realtime", (ICLConfig,), settings, body)

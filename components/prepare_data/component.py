@@ -10,7 +10,6 @@ from components.prepare_data.config import PrepareConfig
 @step_component(PrepareConfig, base_image=RUNTIME_IMAGE)
 def prepare_dataset(
     pipeline: str,
-    kfp_run_id: str,
     schedule_time: str,
     prepared: dsl.Output[dsl.Dataset],
     **settings,
@@ -27,7 +26,6 @@ def prepare_dataset(
     stats = run_step(
         pipeline,
         "prepare-dataset",
-        kfp_run_id,
         (PrepareConfig,),
         settings,
         lambda c: prepare_and_track(c, prepared.path),
@@ -36,7 +34,7 @@ def prepare_dataset(
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
-def data_report(pipeline: str, kfp_run_id: str, prepared: dsl.Input[dsl.Dataset], report: dsl.Output[dsl.Markdown]):
+def data_report(pipeline: str, prepared: dsl.Input[dsl.Dataset], report: dsl.Output[dsl.Markdown]):
     """A Markdown report of a prepared Dataset, also logged to MLflow."""
     from components.common.step import run_step
     from components.prepare_data.body import report_and_track
@@ -44,8 +42,7 @@ def data_report(pipeline: str, kfp_run_id: str, prepared: dsl.Input[dsl.Dataset]
     run_step(
         pipeline,
         "data-report",
-        kfp_run_id,
         (),
-        {},
+        {"report": report},
         lambda: report_and_track(prepared.path, report.path),
     )

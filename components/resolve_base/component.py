@@ -8,7 +8,7 @@ from components.common.wrapper import step_component
 
 
 @step_component(BaseModelConfig, base_image=TRAINING_IMAGE)
-def resolve_base_model(pipeline: str, kfp_run_id: str, model: dsl.Output[dsl.Model], **settings):
+def resolve_base_model(pipeline: str, model: dsl.Output[dsl.Model], **settings):
     """Resolve `base_model` (preset, pretrained preset, directory or hub id) into a reference artifact with its
     digest and source; training steps and the untuned evaluation consume it."""
     settings = dict(locals())  # first: the parameters, every generated setting included
@@ -17,7 +17,7 @@ def resolve_base_model(pipeline: str, kfp_run_id: str, model: dsl.Output[dsl.Mod
     from components.resolve_base.body import resolve_and_track
 
     record = run_step(
-        pipeline, "resolve-base-model", kfp_run_id, (BaseModelConfig,), settings,
+        pipeline, "resolve-base-model", (BaseModelConfig,), settings,
         lambda c: resolve_and_track(c.base_model, model.path),
     )  # fmt: skip
     model.metadata.update({k: record[k] for k in ("base_model", "model_kind", "digest", "source")})

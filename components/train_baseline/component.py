@@ -8,7 +8,7 @@ from components.train_baseline.config import SASRecConfig
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
-def train_popularity(pipeline: str, kfp_run_id: str, prepared: dsl.Input[dsl.Dataset], model: dsl.Output[dsl.Model]):
+def train_popularity(pipeline: str, prepared: dsl.Input[dsl.Dataset], model: dsl.Output[dsl.Model]):
     """Popularity ranker: train-split interaction counts."""
     from components.common.step import run_step
     from components.train_baseline.body import popularity_and_track
@@ -16,9 +16,8 @@ def train_popularity(pipeline: str, kfp_run_id: str, prepared: dsl.Input[dsl.Dat
     result = run_step(
         pipeline,
         "train-popularity",
-        kfp_run_id,
         (),
-        {},
+        {"model": model},
         lambda: popularity_and_track(prepared.path, model.path),
     )
     model.metadata.update(result)
@@ -27,7 +26,6 @@ def train_popularity(pipeline: str, kfp_run_id: str, prepared: dsl.Input[dsl.Dat
 @step_component(SASRecConfig, base_image=RUNTIME_IMAGE)
 def train_sasrec(
     pipeline: str,
-    kfp_run_id: str,
     prepared: dsl.Input[dsl.Dataset],
     model: dsl.Output[dsl.Model],
     **settings,
@@ -41,7 +39,6 @@ def train_sasrec(
     result = run_step(
         pipeline,
         "train-sasrec",
-        kfp_run_id,
         (SASRecConfig,),
         settings,
         lambda c: sasrec_and_track(c, prepared.path, model.path),

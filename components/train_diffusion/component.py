@@ -16,7 +16,6 @@ from components.train_diffusion.config import (
 @step_component(ImageDataConfig, base_image=RUNTIME_IMAGE)
 def image_data(
     pipeline: str,
-    kfp_run_id: str,
     prepared: dsl.Input[dsl.Dataset],
     data: dsl.Output[dsl.Dataset],
     **settings,
@@ -28,7 +27,7 @@ def image_data(
     from components.train_diffusion.config import ImageDataConfig
 
     result = run_step(
-        pipeline, "image-data", kfp_run_id, (ImageDataConfig,), settings,
+        pipeline, "image-data", (ImageDataConfig,), settings,
         lambda c: image_data_and_track(c, prepared.path, data.path),
     )  # fmt: skip
     data.metadata.update({k: v for k, v in result.items() if k in ("users", "test_users", "images")})
@@ -37,7 +36,6 @@ def image_data(
 @step_component(Stage1Config, base_image=TRAINING_IMAGE)
 def pigeon_stage1(
     pipeline: str,
-    kfp_run_id: str,
     data: dsl.Input[dsl.Dataset],
     base: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
@@ -50,7 +48,7 @@ def pigeon_stage1(
     from components.train_diffusion.config import Stage1Config
 
     result = run_step(
-        pipeline, "pigeon-stage1", kfp_run_id, (Stage1Config,), settings,
+        pipeline, "pigeon-stage1", (Stage1Config,), settings,
         lambda c: stage1_and_track(c, data.path, base.path, model.path),
         tags={"recforge.model": "pigeon-stage1"},
     )  # fmt: skip
@@ -60,7 +58,6 @@ def pigeon_stage1(
 @step_component(Stage2Config, base_image=TRAINING_IMAGE)
 def pigeon_stage2(
     pipeline: str,
-    kfp_run_id: str,
     data: dsl.Input[dsl.Dataset],
     stage1: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
@@ -73,7 +70,7 @@ def pigeon_stage2(
     from components.train_diffusion.config import Stage2Config
 
     result = run_step(
-        pipeline, "pigeon-stage2", kfp_run_id, (Stage2Config,), settings,
+        pipeline, "pigeon-stage2", (Stage2Config,), settings,
         lambda c: stage2_and_track(c, data.path, stage1.path, model.path),
         tags={"recforge.model": "pigeon"},
     )  # fmt: skip
@@ -83,7 +80,6 @@ def pigeon_stage2(
 @step_component(EvaluatorConfig, base_image=TRAINING_IMAGE)
 def train_evaluator(
     pipeline: str,
-    kfp_run_id: str,
     data: dsl.Input[dsl.Dataset],
     evaluator: dsl.Output[dsl.Model],
     **settings,
@@ -95,7 +91,7 @@ def train_evaluator(
     from components.train_diffusion.config import EvaluatorConfig
 
     result = run_step(
-        pipeline, "train-evaluator", kfp_run_id, (EvaluatorConfig,), settings,
+        pipeline, "train-evaluator", (EvaluatorConfig,), settings,
         lambda c: evaluator_and_track(c, data.path, evaluator.path),
         tags={"recforge.model": "heldout-evaluator"},
     )  # fmt: skip
@@ -105,7 +101,6 @@ def train_evaluator(
 @step_component(ImageEvalConfig, base_image=TRAINING_IMAGE)
 def evaluate_images(
     pipeline: str,
-    kfp_run_id: str,
     variant: str,
     data: dsl.Input[dsl.Dataset],
     model: dsl.Input[dsl.Model],
@@ -120,7 +115,7 @@ def evaluate_images(
     from components.train_diffusion.config import ImageEvalConfig
 
     result = run_step(
-        pipeline, f"evaluate-{variant}", kfp_run_id, (ImageEvalConfig,), settings,
+        pipeline, f"evaluate-{variant}", (ImageEvalConfig,), settings,
         lambda c: evaluate_and_track(c, variant, data.path, model.path, evaluator.path, evaluation.path),
         tags={"recforge.model": variant}, extras=("variant",),
     )  # fmt: skip
@@ -130,7 +125,6 @@ def evaluate_images(
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
 def pigeon_report(
     pipeline: str,
-    kfp_run_id: str,
     stage1_eval: dsl.Input[dsl.Artifact],
     no_history_eval: dsl.Input[dsl.Artifact],
     pigeon_eval: dsl.Input[dsl.Artifact],
@@ -145,6 +139,6 @@ def pigeon_report(
 
     evaluations = [stage1_eval.path, no_history_eval.path, pigeon_eval.path]
     run_step(
-        pipeline, "pigeon-report", kfp_run_id, (), {},
+        pipeline, "pigeon-report", (), {"report": report, "comparison": comparison},
         lambda: report_and_track(evaluations, [stage1.path, stage2.path], report.path, comparison.path),
     )  # fmt: skip

@@ -19,14 +19,11 @@ def run_sft(
     dataset_dir: str | Path,
     out_dir: str | Path,
     mlflow_run_id: str | None = None,
-    *,
-    kfp_run_id: str = "",
-    kfp_job_name: str = "",
 ) -> dict:
     """Train where `sft_nproc`, `sft_nodes` and `sft_deepspeed` say; returns the training record."""
     from components.train_sft.trainer import train_sft
 
-    job = NodeJob("sft", kfp_run_id, kfp_job_name, config.sft_nodes, config.sft_nproc, "sft.sft_nodes")
+    job = NodeJob("sft", config.sft_nodes, config.sft_nproc, "sft.sft_nodes")
     return launch_training(
         train_sft, config, {"dataset_dir": Path(dataset_dir)}, Path(out_dir), job,
         deepspeed=config.sft_deepspeed, mlflow_run_id=mlflow_run_id,
@@ -34,15 +31,12 @@ def run_sft(
 
 
 def sft_and_track(
-    config: SFTConfig, dataset_dir: str | Path, base_dir: str | Path, out_dir: str | Path, kfp_job_name: str = ""
+    config: SFTConfig, dataset_dir: str | Path, base_dir: str | Path, out_dir: str | Path
 ) -> dict:
     tracking.log_prepared(dataset_dir, context="training")
     tracking.log_base_model(read_reference(base_dir, config.base_model))
     run = mlflow.active_run()
-    record = run_sft(
-        config, dataset_dir, out_dir, mlflow_run_id=run.info.run_id,
-        kfp_run_id=run.data.tags.get(tracking.TAG_KFP_RUN, ""), kfp_job_name=kfp_job_name,
-    )  # fmt: skip
+    record = run_sft(config, dataset_dir, out_dir, mlflow_run_id=run.info.run_id)
     keys = ("examples", "train_prompts_shortened", "global_step", "train_loss", "eval_loss", "trainable_parameters")
     summary = {k: record[k] for k in keys}
     if record.get("initial_eval_loss") is not None:

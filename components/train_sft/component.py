@@ -13,8 +13,6 @@ from components.train_sft.config import SFTConfig
 @step_component(SFTConfig, base_image=TRAINING_IMAGE)
 def train_sft(
     pipeline: str,
-    kfp_run_id: str,
-    kfp_job_name: str,
     prepared: dsl.Input[dsl.Dataset],
     base: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
@@ -29,10 +27,9 @@ def train_sft(
     result = run_step(
         pipeline,
         "train-sft",
-        kfp_run_id,
         (SFTConfig,),
         settings,
-        lambda c: sft_and_track(c, prepared.path, base.path, model.path, kfp_job_name),
+        lambda c: sft_and_track(c, prepared.path, base.path, model.path),
     )
     model.metadata.update({"digest": result["digest"], "eval_loss": result["eval_loss"]})
 
@@ -40,7 +37,6 @@ def train_sft(
 @step_component(SFTConfig, ICLConfig, base_image=TRAINING_IMAGE)
 def train_recicl(
     pipeline: str,
-    kfp_run_id: str,
     schedule_time: str,
     prepared: dsl.Input[dsl.Dataset],
     base: dsl.Input[dsl.Model],
@@ -57,7 +53,7 @@ def train_recicl(
     from components.train_sft.icl_body import train_icl_step
 
     result = run_step(
-        pipeline, "retrain-recicl" if upper_bound else "train-recicl", kfp_run_id, (SFTConfig, ICLConfig), settings,
+        pipeline, "retrain-recicl" if upper_bound else "train-recicl", (SFTConfig, ICLConfig), settings,
         lambda sft, icl: train_icl_step(sft, icl, prepared.path, base.path, models.path, schedule_time, upper_bound),
         extras=("upper_bound",),
     )  # fmt: skip
@@ -67,7 +63,6 @@ def train_recicl(
 @step_component(SFTConfig, ILoRAConfig, base_image=TRAINING_IMAGE)
 def train_ilora(
     pipeline: str,
-    kfp_run_id: str,
     model_name: str,
     experts: int,
     prepared: dsl.Input[dsl.Dataset],
@@ -84,7 +79,7 @@ def train_ilora(
     from components.train_sft.ilora_body import ilora_and_track
 
     result = run_step(
-        pipeline, f"train-{model_name}", kfp_run_id, (SFTConfig, ILoRAConfig), settings,
+        pipeline, f"train-{model_name}", (SFTConfig, ILoRAConfig), settings,
         lambda sft, ilora: ilora_and_track(
             sft, ilora, prepared.path, base.path, sasrec_model.path, model.path, experts
         ),

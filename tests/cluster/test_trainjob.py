@@ -133,7 +133,7 @@ def test_wait_fails_with_the_trainers_message_and_times_out() -> None:
 
 
 def test_multi_node_outside_a_cluster_is_refused(tmp_path: Path) -> None:
-    job = NodeJob("sft", "run1", "sft-rec-x", 2, 8, "sft.sft_nodes")
+    job = NodeJob("sft", 2, 8, "sft.sft_nodes", "run1", "sft-rec-x")
     with pytest.raises(ConfigError, match=r"^sft.sft_nodes: got 2; multi-node training runs as a Kubeflow TrainJob"):
         run_on_nodes("components.train_sft", job, {}, tmp_path / "out", lambda i, o: [], None)
     with pytest.raises(RecforgeError, match=r"no pipeline workspace at .*; compile the pipeline with --nodes 2"):
@@ -181,7 +181,7 @@ def test_staging_through_the_workspace_runs_the_real_training(
     monkeypatch.setenv("RECFORGE_GPU_TYPE", "nvidia.com/gpu")  # what `--gpus` sets on the step
     client = mlflow.MlflowClient(uri)
     step_run = client.create_run(client.create_experiment("recforge-sft-rec")).info.run_id
-    job = NodeJob("sft", "0123456789abcdef", "sft-rec-xyz", 2, 2, "sft.sft_nodes")
+    job = NodeJob("sft", 2, 2, "sft.sft_nodes", "0123456789abcdef", "sft-rec-xyz")
     inputs = {"config": config_path, "dataset_dir": tmp_path / "prepared"}
     out = tmp_path / "model-output"
 
@@ -220,8 +220,12 @@ def test_compile_with_nodes(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert workspace["kubernetes"]["pvcSpecPatch"] == {"accessModes": ["ReadWriteMany"]}
     env = {e["name"]: e["value"] for e in spec["deploymentSpec"]["executors"]["exec-train-sft"]["container"]["env"]}
     assert env["RECFORGE_GPU_TYPE"] == "nvidia.com/gpu" and env["RECFORGE_TRAINER_IMAGE"].endswith("training:0.1.0")
-    sft_task = spec["root"]["dag"]["tasks"]["train-sft"]["inputs"]["parameters"]["kfp_job_name"]
-    assert sft_task["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
+    # the workflow name (the workspace PVC's prefix) comes from the pod's labels, not from an input (cache key)
+    assert "kfp_job_name" not in spec["root"]["dag"]["tasks"]["train-sft"]["inputs"]["parameters"]
+    fields = {f["name"]: f["fieldPath"] for f in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][
+        "exec-train-sft"]["fieldPathAsEnv"]}  # fmt: skip
+    assert fields == {"KFP_RUN_ID": "metadata.labels['pipeline/runid']",
+                      "KFP_WORKFLOW_NAME": "metadata.labels['workflows.argoproj.io/workflow']"}  # fmt: skip
     # without --nodes: no workspace, one node
     assert main(["compile", "rec-alignment", "-o", str(target), "--gpus", "8"]) == 0
     spec, platform = yaml.safe_load_all(target.read_text())

@@ -22,7 +22,8 @@ MLFLOW_ENV = [{"configMapName": "recforge-mlflow",
 
 
 def _compile(name: str, target: Path, *flags: str) -> tuple[dict, dict]:
-    """Executors, and the Kubernetes settings of those that have more than the MLflow ConfigMap every step gets."""
+    """Executors, and the Kubernetes settings of those that have more than the MLflow ConfigMap and the run labels
+    every step gets."""
     assert main(["compile", name, "-o", str(target), *flags]) == 0
     docs = list(yaml.safe_load_all(target.read_text()))
     executors = docs[0]["deploymentSpec"]["executors"]
@@ -30,6 +31,7 @@ def _compile(name: str, target: Path, *flags: str) -> tuple[dict, dict]:
     assert set(platform) == set(executors)
     for spec in platform.values():
         assert spec.pop("configMapAsEnv") == MLFLOW_ENV
+        assert {f["name"] for f in spec.pop("fieldPathAsEnv")} == {"KFP_RUN_ID", "KFP_WORKFLOW_NAME"}
     return executors, {name: spec for name, spec in platform.items() if spec}
 
 

@@ -128,16 +128,19 @@ def _with_epsilon(prefs: Path, out: Path, value: float) -> Path:
 
 
 def test_rosepo_epsilon_reaches_the_loss(preference_world: dict[str, Path], tmp_path: Path) -> None:
-    """With epsilon = 0.5 for every pair, RosePO's loss is symmetric in the margin and its gradient is 0 where
-    policy = reference: training must leave every held-out margin at 0. A trainer that dropped epsilon would train
-    DPO and move them, as DPO does on the same pairs."""
+    """With epsilon = 0.5 for every pair, RosePO's loss is symmetric in the margin, minimal and flat where
+    policy = reference: training must leave the held-out margin near 0, while DPO on the same pairs moves it. Not
+    exactly 0: the policy's and the reference's log-probabilities differ by float rounding (batched differently),
+    and Adam scales those tiny gradients up to steps of the learning rate's size, by an amount that depends on the
+    CPU's kernels (below 1e-4 on one machine, 0.039 on another, where DPO reaches 5.9); the symmetric loss pulls them back, DPO's does not."""
     half = _with_epsilon(preference_world["prefs"], tmp_path / "half", 0.5)
     records = {}
     for loss in ("rosepo", "dpo"):
         config = AlignConfig(align_loss=loss, align_epochs=1.0, align_checkpoint_dir=str(tmp_path / loss), **FAST)
         records[loss] = train_alignment(config, half, preference_world["sft"], tmp_path / f"out-{loss}", progress=False)
-    assert abs(records["rosepo"]["after"]["reward_margin"]) < 1e-4
+    print({loss: record["after"]["reward_margin"] for loss, record in records.items()})
     assert records["dpo"]["after"]["reward_margin"] > 0.05
+    assert abs(records["rosepo"]["after"]["reward_margin"]) < 0.02 * records["dpo"]["after"]["reward_margin"]
 
 
 def test_alpha_dpo_never_divides_by_zero_and_resumes_its_statistics(

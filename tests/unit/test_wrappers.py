@@ -45,7 +45,7 @@ def _run_step_call(func: object) -> tuple[list[type], tuple[str, ...], ast.Call]
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "run_step"]
     assert len(calls) == 1, "a wrapper calls run_step once"
     call = calls[0]
-    configs_node = call.args[3]
+    configs_node = call.args[2]
     assert isinstance(configs_node, ast.Tuple), "run_step's configs are a literal tuple"
     configs = []
     for element in configs_node.elts:
@@ -71,15 +71,20 @@ def test_wrapper_parameters_are_its_config_fields(name: str, wrapper: object) ->
     inputs = wrapper.component_spec.inputs or {}
     parameters = {key for key, spec in inputs.items() if spec.type in PRIMITIVE}
     fields = {f.name for cls in configs for f in dataclasses.fields(cls)}
-    if not configs:  # a step without settings hands run_step nothing to parse
-        assert isinstance(call.args[4], ast.Dict) and not call.args[4].keys
+    outputs = {key for key, spec in (wrapper.component_spec.outputs or {}).items()}
+    if not configs:  # a step without settings hands run_step its output artifacts only (to mark with its run)
+        values = call.args[3]
+        assert isinstance(values, ast.Dict), f"{name}: run_step's values are a literal dict"
+        handed = {ast.literal_eval(k): v.id for k, v in zip(values.keys, values.values, strict=True)}
+        assert handed == {key: key for key in outputs}, f"{name} hands run_step {handed}, expected its outputs"
         assert not parameters & fields_of_every_config(), f"{name} takes a setting no config of it parses"
         return
-    assert isinstance(call.args[4], ast.Name) and call.args[4].id == "settings"
+    assert isinstance(call.args[3], ast.Name) and call.args[3].id == "settings"
     missing = fields - parameters
     stray = parameters - fields - set(PLUMBING) - set(extras)
     assert not missing, f"{name} lacks config fields {sorted(missing)}"
     assert not stray, f"{name} takes {sorted(stray)}, fields of none of {[c.__name__ for c in configs]}"
+    assert not {"kfp_run_id", "kfp_job_name"} & set(inputs), f"{name}: a run-dependent input defeats KFP's cache"
     first = ast.parse(textwrap.dedent(inspect.getsource(wrapper.python_func))).body[0].body
     statements = [s for s in first if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
     assert ast.unparse(statements[0]) == "settings = dict(locals())", f"{name}: take locals() before any import"
@@ -102,7 +107,7 @@ def test_split_settings_builds_two_configs_and_sets_plumbing_aside() -> None:
         **SFTConfig(sft_epochs=2.0).to_params(),
         **ICLConfig(icl_demos=3).to_params(),
         "pipeline": "p",
-        "kfp_run_id": "r",
+        "schedule_time": "",
         "prepared": _Artifact(),
         "fifth": None,
         "upper_bound": True,

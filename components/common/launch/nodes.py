@@ -3,7 +3,7 @@ pipeline's workspace volume, run the module there as a Kubeflow Trainer TrainJob
 result back into the step's output.
 
 KFP (>= 2.15) mounts a pipeline's workspace at /kfp-workspace in every step and names its PVC
-`<pipeline job name>-kfp-workspace`; the TrainJob mounts the same claim at the same path, so staged paths mean the
+`<workflow name>-kfp-workspace`; the TrainJob mounts the same claim at the same path, so staged paths mean the
 same on every node. `recforge compile --nodes M` gives the pipeline its workspace (ReadWriteMany).
 """
 
@@ -13,12 +13,13 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from components.common.errors import ConfigError, RecforgeError
 from components.common.images import TRAINING_IMAGE
+from components.common import runinfo
 from components.common.launch import trainjob
 from components.common.launch.ranks import RUN_ID_ENV
 
@@ -30,14 +31,15 @@ _FORWARDED = ("MLFLOW_", "RECFORGE_", "HF_", "AWS_")  # what the training proces
 
 @dataclass(frozen=True)
 class NodeJob:
-    """Where a multi-node step runs: its name (step and KFP run), KFP's pipeline job name, nodes and processes."""
+    """Where a multi-node step runs: its step name, nodes and processes, and (read from the step pod's labels,
+    components/common/runinfo.py) its KFP run and the workflow whose workspace PVC the nodes mount."""
 
     step: str
-    kfp_run_id: str
-    kfp_job_name: str
     nodes: int
     procs_per_node: int
     setting: str  # the config field asking for the nodes, named in errors
+    kfp_run_id: str = field(default_factory=runinfo.kfp_run_id)
+    kfp_workflow: str = field(default_factory=runinfo.kfp_workflow_name)
 
 
 def run_on_nodes(
@@ -94,7 +96,7 @@ def run_on_nodes(
         procs_per_node=job.procs_per_node,
         gpus_per_node=job.procs_per_node if gpu_type else 0,
         gpu_type=gpu_type or "nvidia.com/gpu",
-        claim=f"{job.kfp_job_name}-kfp-workspace",
+        claim=f"{job.kfp_workflow}-kfp-workspace",
         env=env,
         labels={"recforge.io/step": job.step[:63], "recforge.io/kfp-run-id": job.kfp_run_id[:63]},
     )
