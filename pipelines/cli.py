@@ -187,8 +187,8 @@ def pipeline_help(name: str) -> str:
     """`recforge run NAME --help`: the pipeline's parameters with their types, defaults and documentation."""
     entry = catalog.get(name)
     table = entry.table()
-    lines = [f"usage: recforge run {name} --local [--set KEY=VALUE ...] [--workdir DIR] [--no-cache] [--verbose]",
-             "", f"{name}: {entry.description}", "", "parameters (--set KEY=VALUE; lists as a,b or a JSON list):"]  # fmt: skip
+    usage = f"usage: recforge run {name} --local [--set KEY=VALUE ...] [--workdir DIR] [--no-cache] [--verbose]"
+    lines = [usage, "", f"{name}: {entry.description}", "", "parameters (--set KEY=VALUE; lists as a,b or JSON):"]
     width = max(len(n) for n in table)
     for key, parameter in table.items():
         default = parameter.default if parameter.default != "" else "''"

@@ -23,7 +23,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTED = re.compile(r" - INFO - Executing task '([^']+)'")
 FINISHED = re.compile(r" - (?:INFO|ERROR) - Task '([^']+)' finished with status (\w+)")
 CACHE_HIT = re.compile(r" - INFO - Task (\S+) cache hit \(key=([0-9a-f]+)\)")
-PROGRESS = re.compile(r"^\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (INFO|WARNING|ERROR) (?:components|pipelines)\.\S*: (.*)$")
+PROGRESS = re.compile(
+    r"^\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (INFO|WARNING|ERROR) (?:components|pipelines)\.\S*: (.*)$"
+)
 OWN_ERROR = re.compile(r"^\s*(recforge: .*)$")
 
 

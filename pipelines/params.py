@@ -80,6 +80,9 @@ class Parameters:
                 return fn(**bound.arguments)
 
             pipeline.__signature__ = signature  # type: ignore[attr-defined]
+            # KFP reads each parameter's description from the docstring's Args section (compiled into the IR)
+            args_section = "\n".join(f"    {name}: {p.doc}" for name, p in self.table(settings).items())
+            pipeline.__doc__ = f"{(fn.__doc__ or fn.__name__).strip()}\n\nArgs:\n{args_section}\n"
             pipeline.__annotations__ = {p.name: p.annotation for p in params} | {"return": signature.return_annotation}
             del pipeline.__wrapped__  # KFP must read the new signature, not the wrapped function's
             return pipeline  # type: ignore[return-value]

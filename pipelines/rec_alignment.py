@@ -73,9 +73,7 @@ def build(settings: CompileSettings) -> Any:
         # 2. The SASRec preference oracle and the SFT model (independent).
         sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train", settings)
         sft = configure(
-            train_sft(
-                **run, prepared=data, base=base, **pick(args, SFTConfig)
-            ),
+            train_sft(**run, prepared=data, base=base, **pick(args, SFTConfig)),
             "gpu",
             settings,
         )

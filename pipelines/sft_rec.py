@@ -54,9 +54,7 @@ def build(settings: CompileSettings) -> Any:
         popularity = configure(train_popularity(**run, prepared=data), "light", settings)
         sasrec = configure(train_sasrec(**run, prepared=data, **pick(args, SASRecConfig)), "train", settings)
         sft = configure(
-            train_sft(
-                **run, prepared=data, base=base, **pick(args, SFTConfig)
-            ),
+            train_sft(**run, prepared=data, base=base, **pick(args, SFTConfig)),
             "gpu",
             settings,
         )

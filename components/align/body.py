@@ -35,9 +35,7 @@ def run_alignment(
     )  # fmt: skip
 
 
-def align_and_track(
-    config: AlignConfig, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path
-) -> dict:
+def align_and_track(config: AlignConfig, prefs_dir: str | Path, sft_dir: str | Path, out_dir: str | Path) -> dict:
     stats = json.loads((Path(prefs_dir) / "stats.json").read_text())
     tracking.log_dataset("preferences", str(prefs_dir), tracking.digest_of(prefs_dir), context="training")
     tracking.log_model_input("sft-model", sft_dir)

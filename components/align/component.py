@@ -42,16 +42,20 @@ def register_best(
     sft_evaluation: dsl.Input[dsl.Artifact],
     sft_model: dsl.Input[dsl.Model],
     report: dsl.Output[dsl.Markdown],
+    html: dsl.Output[dsl.HTML],
 ):
     """Compare every aligned model, then register the best one in the MLflow model registry with lineage tags."""
     from components.align.register import compare_and_register
     from components.common.step import run_step
 
     run_step(
-        pipeline, "register-best", (), {"report": report},
+        pipeline, "register-best", (), {"report": report, "html": html},
         lambda: compare_and_register(
             [sft_evaluation.path, *(e.path for e in evaluations)],
             [sft_model.path, *(m.path for m in models)],
             prepared.path, registered_name, selection_metric, report.path,
         ),
     )  # fmt: skip
+    from components.common.kfp_outputs import write_html
+
+    write_html(report.path, html.path, f"rec-alignment: {registered_name}")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -105,17 +103,12 @@ def full_parameters(trainer: Any) -> AbstractContextManager[Any]:
     return deepspeed.zero.GatheredParameters(list(trainer.model.parameters()), modifier_rank=None)
 
 
-def warmup_cosine(total: int) -> Callable[[int], float]:
-    """LambdaLR factor for step s of `total`: linear warm-up over the first 5% (at least one step), then a cosine
-    to zero."""
-    warm = max(1, total // 20)
+def warmup_cosine(optimizer: Any, total: int) -> Any:
+    """transformers' cosine schedule for `total` steps with a linear warm-up over the first 5% (at least one step):
+    the schedule the Trainer-based steps use, for the plain PyTorch loops."""
+    from transformers import get_cosine_schedule_with_warmup
 
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-    return factor
+    return get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=max(1, total // 20), num_training_steps=total)
 
 
 def best_device() -> str:

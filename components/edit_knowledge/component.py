@@ -59,6 +59,7 @@ def edit_model(
     stats: dsl.Input[dsl.Artifact],
     edited_model: dsl.Output[dsl.Model],
     evaluation: dsl.Output[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
     **settings,
 ):
     """The whole sequence of edits with one method (alphaedit or memit), evaluated after every batch."""
@@ -73,6 +74,9 @@ def edit_model(
         tags={"recforge.method": method}, extras=("method",),
     )  # fmt: skip
     evaluation.metadata.update({"method": method, **result})
+    from components.common.kfp_outputs import log_scalars
+
+    log_scalars(metrics, result)
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
@@ -82,12 +86,16 @@ def compare_edits(
     stats: dsl.Input[dsl.Artifact],
     report: dsl.Output[dsl.Markdown],
     comparison: dsl.Output[dsl.Artifact],
+    html: dsl.Output[dsl.HTML],
 ):
     """Final metrics of every method, the per-batch table and the curves' plot."""
     from components.common.step import run_step
     from components.edit_knowledge.body import report_and_track
 
     run_step(
-        pipeline, "compare-edits", (), {"report": report, "comparison": comparison},
+        pipeline, "compare-edits", (), {"report": report, "comparison": comparison, "html": html},
         lambda: report_and_track([e.path for e in evaluations], stats.path, report.path, comparison.path),
     )  # fmt: skip
+    from components.common.kfp_outputs import write_html
+
+    write_html(report.path, html.path, "knowledge-edit", extra_images=[f"{comparison.path}/edit_curves.png"])

@@ -38,7 +38,7 @@ def train_on_sentences(
     rows = list(texts)  # no BOS: edit prompts are tokenized without special tokens too
     steps = epochs * math.ceil(len(rows) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps))
+    scheduler = warmup_cosine(optimizer, steps)
     rng = random.Random(seed)
     torch.manual_seed(seed)
     device = next(model.parameters()).device

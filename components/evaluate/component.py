@@ -16,9 +16,10 @@ def evaluate_model(
     prepared: dsl.Input[dsl.Dataset],
     model: dsl.Input[dsl.Model],
     evaluation: dsl.Output[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
     **settings,
 ):
-    """Rank each user's candidates with one model; ranking, generative and bias metrics to MLflow."""
+    """Rank each user's candidates with one model; ranking, generative and bias metrics to MLflow and the KFP UI."""
     settings = dict(locals())  # first: the parameters, every generated setting included
     from components.common.step import run_step
     from components.evaluate.body import evaluate_and_track
@@ -34,6 +35,9 @@ def evaluate_model(
         extras=("model_name",),
     )
     evaluation.metadata.update({"model": model_name, **result["metrics"]})
+    from components.common.kfp_outputs import log_scalars
+
+    log_scalars(metrics, result["metrics"])
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
@@ -41,6 +45,7 @@ def compare_models(
     pipeline: str,
     title: str,
     report: dsl.Output[dsl.Markdown],
+    html: dsl.Output[dsl.HTML],
     first: dsl.Input[dsl.Artifact],
     second: dsl.Input[dsl.Artifact] = None,
     third: dsl.Input[dsl.Artifact] = None,
@@ -53,7 +58,13 @@ def compare_models(
     from components.evaluate.body import compare_and_track
 
     paths = [a.path for a in (first, second, third, fourth, fifth, sixth) if a is not None]
-    run_step(pipeline, "compare-models", (), {"report": report}, lambda: compare_and_track(paths, report.path, title))
+    run_step(
+        pipeline, "compare-models", (), {"report": report, "html": html},
+        lambda: compare_and_track(paths, report.path, title),
+    )  # fmt: skip
+    from components.common.kfp_outputs import write_html
+
+    write_html(report.path, html.path, title)
 
 
 @step_component(ICLConfig, base_image=RUNTIME_IMAGE)
@@ -66,6 +77,9 @@ def evaluate_realtime(
     base: dsl.Input[dsl.Model],
     evaluation: dsl.Output[dsl.Artifact],
     report: dsl.Output[dsl.Markdown],
+    html: dsl.Output[dsl.HTML],
+    metrics: dsl.Output[dsl.Metrics],
+    roc: dsl.Output[dsl.ClassificationMetrics],
     **settings,
 ):
     """AUC and UAUC per later window for RecICL, RecICL without demonstrations, plain SFT, the retrained bound and
@@ -84,4 +98,10 @@ def evaluate_realtime(
         shutil.copyfile(f"{evaluation.path}/report.md", report.path)
         return result
 
-    run_step(pipeline, "evaluate-realtime", (ICLConfig,), settings, body)
+    result = run_step(pipeline, "evaluate-realtime", (ICLConfig,), settings, body)
+    from components.common.kfp_outputs import log_roc, log_scalars, write_html
+
+    log_scalars(metrics, result["scalars"])
+    if result["roc"]:  # RecICL's scores pooled over the windows
+        log_roc(roc, result["roc"])
+    write_html(report.path, html.path, "realtime-icl", image_dirs=[evaluation.path])

@@ -17,10 +17,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from components.common.atomic import atomic_dir
 from components.common.prepared import Prepared
 from components.recsys.icl_config import ICLConfig
-from components.recsys.metrics import auc, uauc
+from components.recsys.metrics import auc, roc_curve, uauc
 from components.recsys.recicl import as_turns, build_samples, window_queries, windows
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,8 @@ def evaluate_realtime(
     out_dir: str | Path,
     base_dir: str | Path | None = None,
 ) -> dict:
-    """{'windows': [...], 'results': {model: [{window, auc, uauc, queries, positive_share}]}, 'skipped': [...]}."""
+    """{'windows': [...], 'results': {model: [{window, auc, uauc, queries, positive_share}]}, 'skipped': [...],
+    'roc': RecICL's ROC curve over every window's queries pooled ({} when it scored none)}."""
     from components.recsys.icl_scoring import yes_scores
 
     data = Prepared(dataset_dir)
@@ -72,6 +75,7 @@ def evaluate_realtime(
     results: dict[str, list[dict]] = {name: [] for name in MODELS}
     skipped: list[str] = []
     cache: dict = {}
+    pooled: dict[str, list] = {"labels": [], "scores": []}  # RecICL's, over the windows
     for window in range(1, len(bounds) - 1):
         queries = window_queries(timeline, bounds, window, icl.icl_eval_queries, icl.icl_seed)
         queries = queries[timeline.earlier[queries] >= icl.icl_demos]  # the same queries for every model
@@ -99,6 +103,9 @@ def evaluate_realtime(
                 timeline, data.titles, queries, spec[1], described["history_len"], described["domain"]
             )
             scores = yes_scores(model, tokenizer, as_turns(samples.prompts, tokenizer, bool(described.get("chat"))))
+            if name == "recicl":
+                pooled["labels"].append(np.asarray(samples.labels))
+                pooled["scores"].append(np.asarray(scores))
             try:
                 user_auc = uauc(samples.users, samples.labels, scores)
             except ValueError:
@@ -111,7 +118,12 @@ def evaluate_realtime(
                 "positive_share": float(samples.labels.mean()),
             })  # fmt: skip
     results = {name: rows for name, rows in results.items() if rows}
-    summary = {"windows": bounds.tolist(), "results": results, "skipped": skipped}
+    roc = {}
+    if pooled["labels"]:
+        labels = np.concatenate(pooled["labels"])
+        if labels.any() and not labels.all():
+            roc = roc_curve(labels, np.concatenate(pooled["scores"]))
+    summary = {"windows": bounds.tolist(), "results": results, "skipped": skipped, "roc": roc}
     with atomic_dir(out_dir) as tmp:
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2))
         (tmp / "report.md").write_text(render_realtime(summary))

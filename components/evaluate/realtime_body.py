@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import mlflow
+import numpy as np
 
 from components.common import tracking
 from components.common.base_model import read_reference
@@ -52,4 +53,21 @@ def realtime_and_track(
     mlflow.log_artifact(str(Path(out_dir) / "report.md"))
     for note in summary["skipped"]:
         mlflow.set_tag(f"recforge.skipped.{note.split(':')[0].replace(' ', '_')}", note)
-    return {"models": list(summary["results"]), "skipped": len(summary["skipped"])}
+    return {
+        "models": list(summary["results"]),
+        "skipped": len(summary["skipped"]),
+        "scalars": window_means(summary["results"]),
+        "roc": summary["roc"],
+    }
+
+
+def window_means(results: dict[str, list[dict]]) -> dict[str, float]:
+    """`<model>_auc` and `<model>_uauc`: each model's mean over the windows it was scored on (UAUC where defined)."""
+    means: dict[str, float] = {}
+    for name, rows in results.items():
+        key = name.replace("-", "_")
+        means[f"{key}_auc"] = float(np.mean([row["auc"] for row in rows]))
+        defined = [row["uauc"] for row in rows if not math.isnan(row["uauc"])]
+        if defined:
+            means[f"{key}_uauc"] = float(np.mean(defined))
+    return means

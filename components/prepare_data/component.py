@@ -34,7 +34,9 @@ def prepare_dataset(
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
-def data_report(pipeline: str, prepared: dsl.Input[dsl.Dataset], report: dsl.Output[dsl.Markdown]):
+def data_report(
+    pipeline: str, prepared: dsl.Input[dsl.Dataset], report: dsl.Output[dsl.Markdown], html: dsl.Output[dsl.HTML]
+):
     """A Markdown report of a prepared Dataset, also logged to MLflow."""
     from components.common.step import run_step
     from components.prepare_data.body import report_and_track
@@ -43,6 +45,9 @@ def data_report(pipeline: str, prepared: dsl.Input[dsl.Dataset], report: dsl.Out
         pipeline,
         "data-report",
         (),
-        {"report": report},
+        {"report": report, "html": html},
         lambda: report_and_track(prepared.path, report.path),
     )
+    from components.common.kfp_outputs import write_html
+
+    write_html(report.path, html.path, "prepared dataset")

@@ -101,3 +101,29 @@ def uauc(
     if not values:
         raise ValueError("uauc needs at least one user with both positive and negative labels")
     return float(np.mean(values))
+
+
+def roc_curve(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, max_points: int = 101
+) -> dict[str, list[float]]:
+    """ROC curve points {fpr, tpr, threshold}, from (0, 0) to (1, 1), one per distinct score (predicting positive
+    at score >= threshold), thinned evenly to at most `max_points` with both ends kept; the trapezoid area under
+    the unthinned points equals `auc`. Raises ValueError without both labels."""
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    positives, negatives = int(y.sum()), int((~y).sum())
+    if positives == 0 or negatives == 0:
+        raise ValueError("roc_curve needs both positive and negative labels")
+    order = np.argsort(-s, kind="mergesort")
+    sorted_scores, sorted_labels = s[order], y[order]
+    last_of_score = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(s) - 1]  # (distinct,)
+    tp = np.cumsum(sorted_labels)[last_of_score]
+    fp = np.cumsum(~sorted_labels)[last_of_score]
+    fpr = np.r_[0.0, fp / negatives]
+    tpr = np.r_[0.0, tp / positives]
+    threshold = np.r_[np.inf, sorted_scores[last_of_score]]
+    if len(fpr) > max_points:
+        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
+        fpr, tpr, threshold = fpr[keep], tpr[keep], threshold[keep]
+    threshold = np.where(np.isinf(threshold), sorted_scores[0] + 1.0, threshold)  # JSON has no infinity
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "threshold": threshold.tolist()}

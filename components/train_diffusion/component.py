@@ -106,6 +106,7 @@ def evaluate_images(
     model: dsl.Input[dsl.Model],
     evaluator: dsl.Input[dsl.Model],
     evaluation: dsl.Output[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
     **settings,
 ):
     """Generate for held-out users' test windows; similarity to history and target in both encoders' spaces, SSIM."""
@@ -120,6 +121,9 @@ def evaluate_images(
         tags={"recforge.model": variant}, extras=("variant",),
     )  # fmt: skip
     evaluation.metadata.update({"variant": variant, **result})
+    from components.common.kfp_outputs import log_scalars
+
+    log_scalars(metrics, result)
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
@@ -132,6 +136,7 @@ def pigeon_report(
     stage2: dsl.Input[dsl.Model],
     report: dsl.Output[dsl.Markdown],
     comparison: dsl.Output[dsl.Artifact],
+    html: dsl.Output[dsl.HTML],
 ):
     """The three variants side by side, paired differences, training summary and the picture grid."""
     from components.common.step import run_step
@@ -139,6 +144,9 @@ def pigeon_report(
 
     evaluations = [stage1_eval.path, no_history_eval.path, pigeon_eval.path]
     run_step(
-        pipeline, "pigeon-report", (), {"report": report, "comparison": comparison},
+        pipeline, "pigeon-report", (), {"report": report, "comparison": comparison, "html": html},
         lambda: report_and_track(evaluations, [stage1.path, stage2.path], report.path, comparison.path),
     )  # fmt: skip
+    from components.common.kfp_outputs import write_html
+
+    write_html(report.path, html.path, "pigeon", image_dirs=[comparison.path])  # the picture grid, embedded

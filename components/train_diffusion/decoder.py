@@ -135,7 +135,7 @@ def train_vae(vae: Any, images: torch.Tensor, steps: int, seed: int, batch: int 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps))
+    sched = warmup_cosine(opt, steps)
     vae.train()
     losses = []
     for _ in range(steps):

@@ -127,7 +127,7 @@ def train_stage1(config: Stage1Config, data_dir: str, out_dir: str, progress: Pr
     latents = target_latents(model, data.images, items)
     params = trainable(model)
     opt = torch.optim.AdamW(params, lr=config.stage1_lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(config.stage1_steps))
+    sched = warmup_cosine(opt, config.stage1_steps)
     rng = np.random.default_rng(config.model_seed)
     gen = torch.Generator().manual_seed(config.model_seed)
     model.unet.train()

@@ -30,9 +30,7 @@ def run_sft(
     )  # fmt: skip
 
 
-def sft_and_track(
-    config: SFTConfig, dataset_dir: str | Path, base_dir: str | Path, out_dir: str | Path
-) -> dict:
+def sft_and_track(config: SFTConfig, dataset_dir: str | Path, base_dir: str | Path, out_dir: str | Path) -> dict:
     tracking.log_prepared(dataset_dir, context="training")
     tracking.log_base_model(read_reference(base_dir, config.base_model))
     run = mlflow.active_run()

@@ -53,7 +53,9 @@ def test_a_changed_parameter_reruns_exactly_its_dependants(runs) -> None:
     assert set(third.step_seconds) == {"train-sasrec", evaluate_sasrec, "compare-models"}
     assert set(third.reused) == STEPS - set(third.step_seconds)
     assert third.metrics["sft.hr_10"] == first.metrics["sft.hr_10"]
-    assert third.outputs["sft_model"] == first.outputs["sft_model"] and third.outputs["report"] != first.outputs["report"]
+    assert (
+        third.outputs["sft_model"] == first.outputs["sft_model"] and third.outputs["report"] != first.outputs["report"]
+    )
 
 
 def test_lineage_of_a_reusing_run_points_at_the_original_runs(runs) -> None:
@@ -79,7 +81,5 @@ def test_lineage_of_a_reusing_run_points_at_the_original_runs(runs) -> None:
 
 def test_no_cache_runs_every_step(runs, tmp_path: Path) -> None:
     first = runs[0]
-    again = run_local(
-        catalog.get("prepare-data"), {}, first.workdir, cache=False, out=io.StringIO()
-    )
+    again = run_local(catalog.get("prepare-data"), {}, first.workdir, cache=False, out=io.StringIO())
     assert again.reused == {} and set(again.step_seconds) == {"prepare-dataset", "data-report"}

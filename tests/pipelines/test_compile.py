@@ -38,6 +38,14 @@ def test_compiles_and_loads_back(name: str, tmp_path: Path) -> None:
                 assert key not in defaults
                 continue
             assert defaults[key] == value, f"{name}: parameter {key} default differs from {cls.__name__}"
+    # every parameter carries its documentation into the IR (the KFP UI shows it beside the field)
+    table = entry.table()
+    described = {k: v.get("description") for k, v in spec["root"]["inputDefinitions"]["parameters"].items()}
+    assert described == {k: table[k].doc for k in described} and all(described.values())
+    # no step takes the run's id or name as an input: KFP's cache key is made of the inputs
+    for task in spec["root"]["dag"]["tasks"].values():
+        constants = json.dumps(task.get("inputs", {}))
+        assert "pipeline_job_uuid" not in constants and "pipeline_job_name" not in constants
 
 
 def test_compiling_every_pipeline_imports_nothing_heavy(tmp_path: Path) -> None:

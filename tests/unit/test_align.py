@@ -132,7 +132,8 @@ def test_rosepo_epsilon_reaches_the_loss(preference_world: dict[str, Path], tmp_
     policy = reference: training must leave the held-out margin near 0, while DPO on the same pairs moves it. Not
     exactly 0: the policy's and the reference's log-probabilities differ by float rounding (batched differently),
     and Adam scales those tiny gradients up to steps of the learning rate's size, by an amount that depends on the
-    CPU's kernels (below 1e-4 on one machine, 0.039 on another, where DPO reaches 5.9); the symmetric loss pulls them back, DPO's does not."""
+    CPU's kernels (below 1e-4 on one machine, 0.039 on another, where DPO reaches 5.9); the symmetric loss pulls
+    them back, DPO's does not."""
     half = _with_epsilon(preference_world["prefs"], tmp_path / "half", 0.5)
     records = {}
     for loss in ("rosepo", "dpo"):

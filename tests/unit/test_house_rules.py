@@ -73,3 +73,41 @@ def test_readme_documents_every_pipeline_parameter() -> None:
             for name in cls.docs():
                 if name not in entry.parameters.exclude:
                     assert f"| {name} |" in readme, f"README lacks parameter {name} of {entry.name}"
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Top-level names of every absolute import in a file, nested ones included."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_third_party_import_is_declared() -> None:
+    """What components/ and pipelines/ import is a dependency of pyproject.toml (or of one of its extras), so that
+    an install from it alone runs every step: an import that works only because another package pulls it in
+    breaks when that package changes."""
+    import re
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"].values()
+    requirements = [*project["dependencies"], *(r for extra in extras for r in extra)]
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    declared = {canonical(re.split(r"[=<>\[;! ]", r, maxsplit=1)[0]) for r in requirements}
+    providers = packages_distributions()
+    files = [p for d in ("components", "pipelines") for p in (ROOT / d).rglob("*.py")]
+    undeclared = {}
+    for path in files:
+        for top in _all_imports(path) - set(sys.stdlib_module_names) - LIGHT_OK - {"__future__"}:
+            dists = {canonical(d) for d in providers.get(top, [top])}
+            if not dists & declared:
+                undeclared.setdefault(top, path.relative_to(ROOT).as_posix())
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.common import runinfo
 from components.common.errors import ConfigError, RecforgeError
 from components.common.images import TRAINING_IMAGE
-from components.common import runinfo
 from components.common.launch import trainjob
 from components.common.launch.ranks import RUN_ID_ENV
 
