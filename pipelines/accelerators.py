@@ -17,6 +17,8 @@ from kfp import dsl
 from components.common.errors import ConfigError
 
 EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
+LAUNCHER_ENV = "RECFORGE_LAUNCHER_ONLY"  # the step pod only launches a TrainJob: no GPU of its own
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 
 
@@ -89,11 +91,20 @@ def apply(
     task: dsl.PipelineTask, settings: GpuSettings, trainer_image: str, max_gpus: int | None = None
 ) -> dsl.PipelineTask:
     """Accelerators, scheduling constraints and /dev/shm on one training task (nothing when gpus is 0); a step
-    that trains in one process (`max_gpus=1`) gets one GPU whatever `--gpus` says."""
+    that trains in one process (`max_gpus=1`) gets one GPU whatever `--gpus` says. With `--nodes M > 1` a
+    multi-process step (`max_gpus=None`) only stages files and waits for its TrainJob, whose nodes get the GPUs:
+    its pod requests none (and says so in RECFORGE_LAUNCHER_ONLY). GPU steps log MLflow system metrics."""
     if settings.gpus == 0:
         return task
     from kfp import kubernetes
 
+    # what a multi-node step puts in its TrainJob (components/common/launch/nodes.py)
+    task.set_env_variable("RECFORGE_GPU_TYPE", settings.gpu_type)
+    task.set_env_variable("RECFORGE_TRAINER_IMAGE", trainer_image)
+    task.set_env_variable(SYSTEM_METRICS_ENV, "true")  # GPU and CPU utilisation, memory, in the step's MLflow run
+    if settings.nodes > 1 and max_gpus is None:
+        task.set_env_variable(LAUNCHER_ENV, "1")
+        return task
     count = min(settings.gpus, max_gpus) if max_gpus else settings.gpus
     task.set_accelerator_type(settings.gpu_type).set_accelerator_limit(count)
     for key, value in settings.node_selectors.items():
@@ -105,9 +116,6 @@ def apply(
     kubernetes.empty_dir_mount(
         task, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit=settings.shm
     )
-    # what a multi-node step puts in its TrainJob (components/common/launch/nodes.py)
-    task.set_env_variable("RECFORGE_GPU_TYPE", settings.gpu_type)
-    task.set_env_variable("RECFORGE_TRAINER_IMAGE", trainer_image)
     return task
 
 

@@ -8,7 +8,9 @@ logs to a store inside its pod); `CompileSettings.mlflow_configmap` names anothe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kfp import dsl
 
@@ -80,3 +82,15 @@ def schedule_time(settings: CompileSettings) -> str:
     KFP's local runner cannot resolve that placeholder, so local builds get an empty string, meaning: all data.
     """
     return "" if settings.local else dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER
+
+
+def under_exit_handler(settings: CompileSettings, dag: Callable[[], Any]) -> dsl.PipelineTask:
+    """Build `dag` (the pipeline's tasks) inside a dsl.ExitHandler whose task ends the run's MLflow parent run with
+    the run's final state (components/close_run), succeeded or not; returns that task."""
+    from components.close_run.component import close_pipeline_run
+
+    closer = configure(close_pipeline_run(), "light", settings, caching=False)
+    closer.set_display_name("close-mlflow-run")
+    with dsl.ExitHandler(closer, name="pipeline"):
+        dag()
+    return closer

@@ -137,7 +137,7 @@ def run_local(
     env = {
         "MLFLOW_TRACKING_URI": uri,
         "MLFLOW_EXPERIMENT_ID": experiment_id,
-        "MLFLOW_RUN_ID": parent,
+        "RECFORGE_PARENT_RUN_ID": parent,
         "RECFORGE_ERROR_DIR": str(error_dir),
         "RECFORGE_CHECKPOINT_ROOT": str(workdir / "checkpoints"),
         "MLFLOW_DISABLE_TELEMETRY": "true",

@@ -4,6 +4,8 @@ A pipeline module declares `PARAMETERS = Parameters((PrepareConfig, SFTConfig, .
 [...], "doc")})` once; `PARAMETERS.signature(settings)` gives its pipeline function the keyword parameters named,
 typed and defaulted like the configs' fields (KFP reads them through `inspect.signature`), the CLI and the
 catalog read `PARAMETERS.table(settings)`, and `pick(args, Config)` forwards a config's share to its step.
+Built for a cluster, the pipeline's DAG runs inside a `dsl.ExitHandler` that closes the MLflow parent run
+(pipelines/cluster.py) and returns no pipeline outputs.
 """
 
 from __future__ import annotations
@@ -71,13 +73,20 @@ class Parameters:
         ]
 
         def decorate(fn: F) -> F:
-            signature = inspect.Signature(params, return_annotation=inspect.signature(fn).return_annotation)
+            # on a cluster the DAG runs inside an exit handler, and KFP takes pipeline outputs from the top level only
+            returns = inspect.signature(fn).return_annotation if settings.local else None
+            signature = inspect.Signature(params, return_annotation=returns)
 
             @functools.wraps(fn)
             def pipeline(*args: Any, **kwargs: Any) -> Any:  # KFP passes the parameters positionally
                 bound = signature.bind(*args, **kwargs)
                 bound.apply_defaults()
-                return fn(**bound.arguments)
+                if settings.local:
+                    return fn(**bound.arguments)
+                from pipelines.cluster import under_exit_handler
+
+                under_exit_handler(settings, lambda: fn(**bound.arguments))
+                return None
 
             pipeline.__signature__ = signature  # type: ignore[attr-defined]
             # KFP reads each parameter's description from the docstring's Args section (compiled into the IR)

@@ -24,6 +24,7 @@ os.environ.setdefault("RECFORGE_DATA_DIR", str(SHARED_DATA))
 os.environ["RECFORGE_DATA_DIR"] = str(Path(os.environ["RECFORGE_DATA_DIR"]).resolve())
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("MLFLOW_RUN_ID", None)
+os.environ.pop("RECFORGE_PARENT_RUN_ID", None)
 os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 

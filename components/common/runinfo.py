@@ -5,7 +5,7 @@ unique and caching never hits. On a cluster the compiled pipeline (pipelines/clu
 and Argo put on every step pod as environment variables through the downward API (kfp-kubernetes
 `use_field_path_as_env`, which is not part of the cache key): the KFP run id (`pipeline/runid`) and the Argo
 workflow name (`workflows.argoproj.io/workflow`, which names the pipeline workspace's PVC). Locally both are empty:
-the CLI hands every step its MLflow parent run (`MLFLOW_RUN_ID`) instead.
+the CLI hands every step its MLflow parent run (`RECFORGE_PARENT_RUN_ID`) instead.
 Standard library only: compiling reads this module.
 """
 

@@ -1,12 +1,14 @@
 """MLflow tracking as DESIGN.md lays it out: experiment = pipeline name, one parent run per pipeline run,
 one nested run per step, datasets logged with their digests.
 
-Environment contract (the same as KFP's MLflow integration, so step code is identical locally and on a
-cluster): `MLFLOW_TRACKING_URI`, `MLFLOW_EXPERIMENT_ID`, and `MLFLOW_RUN_ID` = the pipeline's parent run.
-Locally the CLI creates the store and the parent run before any step starts. A step that finds no
-`MLFLOW_RUN_ID` (a cluster without the integration) finds or creates the parent run tagged with its KFP run
-id (from the step pod's labels, components/common/runinfo.py). Without `MLFLOW_TRACKING_URI` the store is
-`sqlite:///<workdir>/mlflow.db`.
+Environment contract, KFP's MLflow integration's: `MLFLOW_TRACKING_URI`, `MLFLOW_EXPERIMENT_ID`, and
+`MLFLOW_RUN_ID` = the task's own run, which the backend created under the pipeline run's parent run: a step
+given one logs into it (its tags and params added) instead of nesting another run under it. Without it, the
+step creates its run under the parent named by `RECFORGE_PARENT_RUN_ID` (the local CLI creates the store and the
+parent run before any step starts), else under the parent run tagged with its KFP run id (found or created; the
+id comes from the step pod's labels, components/common/runinfo.py), which the pipeline's exit handler closes.
+Without `MLFLOW_TRACKING_URI` the store is `sqlite:///<workdir>/mlflow.db`, except in a Kubernetes pod, where
+a store inside the pod would vanish with it: there it is an error.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ TAG_KFP_RUN = "recforge.kfp_run_id"
 TAG_ERROR = "recforge.error"
 TAG_OUTPUT = "recforge.output"  # recforge.output.<name>.digest / .uri
 TAG_PARENT = "mlflow.parentRunId"
+PARENT_ENV = "RECFORGE_PARENT_RUN_ID"  # the pipeline run's parent run, set by the local CLI
+TASK_RUN_ENV = "MLFLOW_RUN_ID"  # the task's own run, set by KFP's MLflow integration
 TAG_REUSED = "recforge.reused"  # recforge.reused.<task> on a parent run: the run whose outputs the task reused
 
 
@@ -38,8 +42,20 @@ def default_tracking_uri(workdir: str | Path) -> str:
 
 
 def tracking_uri(workdir: str | Path | None = None) -> str:
-    """`MLFLOW_TRACKING_URI` if set, else the embedded SQLite store under `workdir` (default: cwd)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(workdir or Path.cwd())
+    """`MLFLOW_TRACKING_URI` if set, else the embedded SQLite store under `workdir` (default: cwd); in a Kubernetes
+    pod (KUBERNETES_SERVICE_HOST set) a missing URI is a ConfigError."""
+    from components.common.errors import ConfigError
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        raise ConfigError(
+            "MLFLOW_TRACKING_URI",
+            "not set in this pod; expected the MLflow server's address from the ConfigMap recforge-mlflow "
+            "(kubectl apply -k manifests/overlays/...) or the one RECFORGE_MLFLOW_CONFIGMAP names at compile time",
+        )
+    return default_tracking_uri(workdir or Path.cwd())
 
 
 def _artifact_location(uri: str, experiment: str) -> str | None:
@@ -68,7 +84,7 @@ def ensure_experiment(name: str, uri: str | None = None) -> str:
 
 
 def start_parent_run(pipeline: str, params: Mapping[str, Any], uri: str, run_name: str | None = None) -> str:
-    """Create the pipeline's parent run; returns its id (the CLI exports it as MLFLOW_RUN_ID)."""
+    """Create the pipeline's parent run; returns its id (the CLI exports it as RECFORGE_PARENT_RUN_ID)."""
     mlflow = _mlflow()
     client = mlflow.MlflowClient(tracking_uri=uri)
     experiment_id = ensure_experiment(pipeline, uri)
@@ -90,19 +106,26 @@ def _param_value(value: Any) -> str:
     return text if len(text) <= 6000 else text[:5997] + "..."
 
 
+def find_parent(client: Any, experiment_ids: list[str], kfp_run_id: str) -> Any | None:
+    """The parent run tagged with `kfp_run_id`, or None."""
+    if not kfp_run_id:
+        return None
+    found = client.search_runs(
+        experiment_ids,
+        filter_string=f"tags.`{TAG_KFP_RUN}` = '{kfp_run_id}' and tags.`{TAG_STEP}` IS NULL",
+        max_results=1,
+    )
+    return found[0] if found else None
+
+
 def _parent_run(pipeline: str, experiment_id: str, kfp_run_id: str, uri: str) -> str:
-    run_id = os.environ.get("MLFLOW_RUN_ID")
+    run_id = os.environ.get(PARENT_ENV)
     if run_id:
         return run_id
     client = _mlflow().MlflowClient(tracking_uri=uri)
-    if kfp_run_id:
-        found = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{TAG_KFP_RUN}` = '{kfp_run_id}' and tags.`{TAG_STEP}` IS NULL",
-            max_results=1,
-        )
-        if found:
-            return found[0].info.run_id
+    found = find_parent(client, [experiment_id], kfp_run_id)
+    if found is not None:
+        return found.info.run_id
     run = client.create_run(
         experiment_id, run_name=kfp_run_id or None, tags={TAG_PIPELINE: pipeline, TAG_KFP_RUN: kfp_run_id}
     )
@@ -117,8 +140,9 @@ def step_run(
     tags: Mapping[str, str] | None = None,
     kfp_run_id: str | None = None,
 ) -> Iterator[Any]:
-    """A nested MLflow run for one pipeline step, active (fluent API) inside the block; `kfp_run_id` defaults to
-    the run the step's pod belongs to.
+    """The step's MLflow run, active (fluent API) inside the block: the task's run the backend gave
+    (`MLFLOW_RUN_ID`), else a new run nested under the pipeline run's parent; `kfp_run_id` defaults to the run the
+    step's pod belongs to.
 
     Marked FAILED, with the error message as a tag, when the block raises.
     """
@@ -128,17 +152,22 @@ def step_run(
     kfp_run_id = pod_run_id() if kfp_run_id is None else kfp_run_id
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
-    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(pipeline, uri)
-    parent = _parent_run(pipeline, experiment_id, kfp_run_id, uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
-    tags = {**(tags or {}), TAG_PARENT: parent, TAG_PIPELINE: pipeline, TAG_STEP: step}
+    tags = {**(tags or {}), TAG_PIPELINE: pipeline, TAG_STEP: step}
     if kfp_run_id:
         tags[TAG_KFP_RUN] = kfp_run_id
-    run = client.create_run(experiment_id, run_name=step, tags=tags)
+    given = os.environ.get(TASK_RUN_ENV)
+    if given:  # KFP's MLflow integration made this task's run: log into it
+        run_id = given
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+    else:
+        experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(pipeline, uri)
+        tags[TAG_PARENT] = _parent_run(pipeline, experiment_id, kfp_run_id, uri)
+        run_id = client.create_run(experiment_id, run_name=step, tags=tags).info.run_id
     for key, value in params.items():
-        client.log_param(run.info.run_id, key, _param_value(value))
-    env_parent = os.environ.get("MLFLOW_RUN_ID")
-    active = mlflow.start_run(run_id=run.info.run_id)
+        client.log_param(run_id, key, _param_value(value))
+    active = mlflow.start_run(run_id=run_id)
     try:
         yield active
     except BaseException as exc:
@@ -148,8 +177,8 @@ def step_run(
     else:
         mlflow.end_run(status="FINISHED")
     finally:
-        if env_parent:  # mlflow.end_run() unsets MLFLOW_RUN_ID; later steps in this process still need it
-            os.environ["MLFLOW_RUN_ID"] = env_parent
+        if given:  # mlflow.end_run() unsets MLFLOW_RUN_ID; keep the environment as the backend set it
+            os.environ[TASK_RUN_ENV] = given
 
 
 def log_dataset(name: str, source: str, digest: str, context: str, tags: Mapping[str, str] | None = None) -> None:

@@ -221,7 +221,8 @@ def test_compile_with_nodes(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     env = {e["name"]: e["value"] for e in spec["deploymentSpec"]["executors"]["exec-train-sft"]["container"]["env"]}
     assert env["RECFORGE_GPU_TYPE"] == "nvidia.com/gpu" and env["RECFORGE_TRAINER_IMAGE"].endswith("training:0.1.0")
     # the workflow name (the workspace PVC's prefix) comes from the pod's labels, not from an input (cache key)
-    assert "kfp_job_name" not in spec["root"]["dag"]["tasks"]["train-sft"]["inputs"]["parameters"]
+    dag = spec["components"]["comp-exit-handler-1"]["dag"]  # on a cluster the DAG runs inside the exit handler
+    assert "kfp_job_name" not in dag["tasks"]["train-sft"]["inputs"]["parameters"]
     fields = {f["name"]: f["fieldPath"] for f in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][
         "exec-train-sft"]["fieldPathAsEnv"]}  # fmt: skip
     assert fields == {"KFP_RUN_ID": "metadata.labels['pipeline/runid']",
@@ -233,3 +234,13 @@ def test_compile_with_nodes(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert spec["root"]["inputDefinitions"]["parameters"]["sft_nodes"]["defaultValue"] == 1
     assert main(["compile", "rec-alignment", "-o", str(target), "--nodes", "2"]) == 2
     assert "--nodes: got 2 without --gpus; expected --gpus N (GPUs per node)" in capsys.readouterr().err
+
+
+def test_a_launcher_pod_refuses_to_train_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled with --nodes M its pod has no GPU: sft_nodes=1 at run time would train there on CPU."""
+    from components.common.launch.launcher import launch_training
+
+    monkeypatch.setenv("RECFORGE_LAUNCHER_ONLY", "1")
+    job = NodeJob("sft", 1, 8, "sft.sft_nodes", "run1", "sft-rec-x")
+    with pytest.raises(ConfigError, match=r"^sft.sft_nodes: got 1, but this step was compiled with --nodes M > 1"):
+        launch_training(lambda *a, **k: {}, None, {}, tmp_path / "out", job, deepspeed="", mlflow_run_id=None)

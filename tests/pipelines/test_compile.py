@@ -66,3 +66,26 @@ def test_pipeline_parameters_are_the_config_fields() -> None:
 
     inputs = catalog.get("prepare-data").build().component_spec.inputs
     assert set(inputs) == {f.name for f in dataclasses.fields(PrepareConfig)}
+
+
+@pytest.mark.parametrize("name", sorted(catalog.PIPELINES))
+def test_on_a_cluster_an_exit_handler_closes_the_mlflow_run(name: str, tmp_path: Path) -> None:
+    """Every cluster pipeline runs its DAG inside a dsl.ExitHandler whose task gets KFP's final status; the local
+    build has none (the CLI closes the run) and keeps its pipeline outputs."""
+    from pipelines.settings import LOCAL
+
+    target = tmp_path / f"{name}.yaml"
+    assert main(["compile", name, "-o", str(target)]) == 0
+    spec, platform = yaml.safe_load_all(target.read_text())
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"exit-handler-1", "close-pipeline-run"}
+    closer = tasks["close-pipeline-run"]
+    assert closer["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    assert closer["dependentTasks"] == ["exit-handler-1"]
+    assert closer["inputs"]["parameters"]["status"]["taskFinalStatus"]["producerTask"] == "exit-handler-1"
+    assert closer["cachingOptions"] == {}  # never cached: it must run every time
+    env = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-close-pipeline-run"]
+    assert {f["name"] for f in env["fieldPathAsEnv"]} == {"KFP_RUN_ID", "KFP_WORKFLOW_NAME"}
+    assert "outputDefinitions" not in spec["root"]
+    local = catalog.get(name).build(LOCAL)
+    assert local.component_spec.outputs and "close-pipeline-run" not in local.pipeline_spec.root.dag.tasks

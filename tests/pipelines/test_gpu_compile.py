@@ -108,3 +108,19 @@ def test_nodes_need_a_multi_node_step(tmp_path: Path, capsys) -> None:
     assert main(["compile", "ilora", "-o", str(target), "--gpus", "8", "--nodes", "2"]) == 2
     assert "--nodes: ilora has no multi-node training step; expected --nodes 1" in capsys.readouterr().err
     assert not target.exists() and not list(tmp_path.iterdir())
+
+
+def test_gpu_steps_log_system_metrics_and_launchers_request_no_gpu(tmp_path: Path) -> None:
+    """With --nodes 2 the SFT and alignment pods only stage files and wait for their TrainJob: no GPU, no GPU-node
+    constraints; steps that train in their own pod keep theirs. Every GPU step logs MLflow system metrics."""
+    executors, platform = _compile("rec-alignment", tmp_path / "nodes.yaml", "--gpus", "8", "--nodes", "2")
+    for name in TRAINING:
+        container = executors[name]["container"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"] == "true" and env["RECFORGE_LAUNCHER_ONLY"] == "1"
+        assert "accelerator" not in container.get("resources", {}) and name not in platform
+    executors, _ = _compile("rec-alignment", tmp_path / "one.yaml", "--gpus", "8")
+    for name in TRAINING:
+        env = {e["name"]: e["value"] for e in executors[name]["container"]["env"]}
+        assert env["MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"] == "true" and "RECFORGE_LAUNCHER_ONLY" not in env
+        assert executors[name]["container"]["resources"]["accelerator"]["resourceCount"] == "8"

@@ -21,7 +21,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_step_runs_nest_under_the_parent_from_the_environment(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = tracking.start_parent_run("demo", {"seed": 3}, store)
-    monkeypatch.setenv("MLFLOW_RUN_ID", parent)
+    monkeypatch.setenv("RECFORGE_PARENT_RUN_ID", parent)
     with tracking.step_run("demo", "first", {"alpha": 0.5}, kfp_run_id="kfp-1"):
         tracking.log_dataset("raw", "/data/raw", "d1", context="source")
         tracking.log_output("table", "/out/table", "d2")
@@ -56,7 +56,7 @@ def test_step_runs_nest_under_the_parent_from_the_environment(store: str, monkey
 
 def test_failed_step_is_marked_with_its_message(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = tracking.start_parent_run("demo", {}, store)
-    monkeypatch.setenv("MLFLOW_RUN_ID", parent)
+    monkeypatch.setenv("RECFORGE_PARENT_RUN_ID", parent)
     with pytest.raises(DataError), tracking.step_run("demo", "broken", {}):
         raise DataError("ratings.csv", "bad", line=3)
     client = mlflow.MlflowClient(store)
@@ -83,3 +83,86 @@ def test_lineage_of_an_unknown_run(store: str) -> None:
     tracking.ensure_experiment("demo", store)
     with pytest.raises(Exception, match="lineage: no MLflow run 'nope'"):
         lineage("nope", store)
+
+
+def test_a_task_run_from_the_backend_is_logged_into_not_nested_under(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KFP's MLflow integration creates one run per task and names it in MLFLOW_RUN_ID: the step logs there."""
+    client = mlflow.MlflowClient(store)
+    experiment = tracking.ensure_experiment("demo", store)
+    parent = client.create_run(experiment, run_name="kfp-run").info.run_id
+    task = client.create_run(experiment, run_name="train-sft", tags={"mlflow.parentRunId": parent}).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", task)
+    with tracking.step_run("demo", "train-sft", {"lr": 0.1}, kfp_run_id="kfp-7") as active:
+        assert active.info.run_id == task
+        mlflow.log_metric("loss", 0.5)
+    runs = client.search_runs([experiment])
+    assert sorted(r.info.run_id for r in runs) == sorted([parent, task])  # nothing nested under the task
+    done = client.get_run(task)
+    assert done.data.params == {"lr": "0.1"} and done.data.metrics == {"loss": 0.5}
+    assert done.data.tags["recforge.step"] == "train-sft" and done.data.tags["mlflow.parentRunId"] == parent
+    assert done.data.tags["recforge.kfp_run_id"] == "kfp-7" and done.info.status == "FINISHED"
+    import os
+
+    assert os.environ["MLFLOW_RUN_ID"] == task  # as the backend set it
+
+
+def test_in_a_pod_a_missing_tracking_uri_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.common.errors import ConfigError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^MLFLOW_TRACKING_URI: not set in this pod; expected the MLflow server"):
+        with tracking.step_run("demo", "x", {}):
+            pass
+    assert not (tmp_path / "mlflow.db").exists()  # no store left inside the pod
+
+
+def test_lineage_finds_a_producer_beyond_the_first_page_of_runs(store: str) -> None:
+    """MLflow returns at most 1,000 runs per search page; the producer here is the 1,051st newest step run."""
+    client = mlflow.MlflowClient(store)
+    experiment = tracking.ensure_experiment("crowded", store)
+    made = {"recforge.step": "prepare", "recforge.output.data.digest": "d-first", "recforge.output.data.uri": "/d"}
+    producer = client.create_run(experiment, start_time=1, tags=made)
+    for index in range(1050):
+        client.create_run(experiment, start_time=10 + index, tags={"recforge.step": f"noise-{index}"})
+    consumer = client.create_run(experiment, start_time=5000, tags={"recforge.step": "train"})
+    mlflow.set_tracking_uri(store)
+    with mlflow.start_run(run_id=consumer.info.run_id):
+        tracking.log_dataset("data", "/d", "d-first", context="training")
+    client.set_tag(consumer.info.run_id, "mlflow.parentRunId", producer.info.run_id)
+    chain = lineage(consumer.info.run_id, store)
+    assert [s.run_id for s in chain.steps] == [producer.info.run_id, consumer.info.run_id]
+    assert chain.steps[1].inputs[0].produced_by == producer.info.run_id
+
+
+@pytest.mark.parametrize(("state", "status"), [("SUCCEEDED", "FINISHED"), ("FAILED", "FAILED"), ("CANCELED", "KILLED")])
+def test_the_exit_handler_closes_the_parent_run_with_the_final_state(store: str, state: str, status: str) -> None:
+    from components.close_run.body import close_parent_run
+
+    with tracking.step_run("cluster", "train", {}, kfp_run_id="kfp-9"):
+        pass
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name("cluster").experiment_id
+    parent = tracking.find_parent(client, [experiment], "kfp-9")
+    assert parent.info.status == "RUNNING"  # what stayed forever before the exit handler
+    assert close_parent_run("kfp-9", state, "train: out of memory", uri=store) == parent.info.run_id
+    closed = client.get_run(parent.info.run_id)
+    assert closed.info.status == status and closed.data.tags["recforge.kfp_state"] == state
+    assert closed.data.tags.get("recforge.error") == (None if status == "FINISHED" else "train: out of memory")
+    assert close_parent_run("another-run", state, uri=store) is None
+
+
+def test_steps_log_system_metrics_when_the_pod_asks(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a GPU step's pod sets (pipelines/accelerators.py): MLflow samples CPU, memory (and GPUs) itself."""
+    import time
+
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
+    with tracking.step_run("demo", "train", {}, kfp_run_id="") as active:
+        time.sleep(2.5)
+    metrics = mlflow.MlflowClient(store).get_run(active.info.run_id).data.metrics
+    assert "system/cpu_utilization_percentage" in metrics and "system/system_memory_usage_megabytes" in metrics

@@ -28,8 +28,8 @@ def _wrappers() -> list[tuple[str, object]]:
     for path in sorted((ROOT / "components").glob("*/component.py")):
         module = importlib.import_module(f"components.{path.parent.name}.component")
         for name, obj in vars(module).items():
-            if hasattr(obj, "component_spec") and hasattr(obj, "python_func"):
-                found.append((f"{path.parent.name}.{name}", obj))
+            if hasattr(obj, "component_spec") and hasattr(obj, "python_func") and path.parent.name != "close_run":
+                found.append((f"{path.parent.name}.{name}", obj))  # close_run: an exit handler, no step of its own
     return found
 
 

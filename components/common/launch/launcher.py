@@ -10,16 +10,19 @@ with the config as a JSON file, and the record is read back from that file.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from components.common.config import StepConfig
+from components.common.errors import ConfigError
 from components.common.launch.nodes import NodeJob, run_on_nodes
 from components.common.launch.torchrun import torchrun
 
 ENTRY_MODULE = "components.common.launch"
+LAUNCHER_ENV = "RECFORGE_LAUNCHER_ONLY"  # set by pipelines/accelerators.py on a step whose TrainJob nodes get the GPUs
 
 
 def reference(obj: Any) -> str:
@@ -48,6 +51,12 @@ def launch_training(
     mlflow_run_id: str | None,
 ) -> dict:
     """Train `config` on `inputs` (trainer keyword -> file or folder) into `out_dir`; returns the training record."""
+    if job.nodes == 1 and os.environ.get(LAUNCHER_ENV):
+        raise ConfigError(
+            job.setting,
+            "got 1, but this step was compiled with --nodes M > 1 and its pod has no GPU of its own (it launches a "
+            "TrainJob); expected > 1, or recompile without --nodes",
+        )
     if job.procs_per_node == 1 and job.nodes == 1 and not deepspeed:
         return trainer(config, **inputs, out_dir=out_dir, mlflow_run_id=mlflow_run_id)
     with tempfile.TemporaryDirectory() as tmp:

@@ -82,7 +82,8 @@ def run_on_nodes(
             shutil.copy2(source, target)
         staged[key] = target
     staged_out = stage / "out"
-    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED) and k not in (IMAGE_ENV, GPU_TYPE_ENV)}
+    kept = (IMAGE_ENV, GPU_TYPE_ENV, "RECFORGE_LAUNCHER_ONLY")  # for this pod only
+    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED) and k not in kept}
     if mlflow_run_id:
         env[RUN_ID_ENV] = mlflow_run_id
     gpu_type = os.environ.get(GPU_TYPE_ENV)  # set on the step by `--gpus`: one GPU per process on every node
