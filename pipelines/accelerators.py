@@ -9,6 +9,7 @@ get them. Standard library and kfp only.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -87,6 +88,13 @@ class GpuSettings:
         return cls(gpus, gpu_type, selectors, parsed, shm, nodes, workspace_size)
 
 
+def as_dict(toleration: Toleration) -> dict[str, str]:
+    """A toleration as Kubernetes writes it: key, operator, value (when Equal), effect."""
+    operator = "Equal" if toleration.value is not None else "Exists"
+    fields = {"key": toleration.key, "operator": operator, "value": toleration.value, "effect": toleration.effect}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def apply(
     task: dsl.PipelineTask, settings: GpuSettings, trainer_image: str, max_gpus: int | None = None
 ) -> dsl.PipelineTask:
@@ -102,16 +110,17 @@ def apply(
     task.set_env_variable("RECFORGE_GPU_TYPE", settings.gpu_type)
     task.set_env_variable("RECFORGE_TRAINER_IMAGE", trainer_image)
     task.set_env_variable(SYSTEM_METRICS_ENV, "true")  # GPU and CPU utilisation, memory, in the step's MLflow run
-    if settings.nodes > 1 and max_gpus is None:
+    if settings.nodes > 1 and max_gpus is None:  # the TrainJob's nodes, not this pod, go to the GPU nodes
         task.set_env_variable(LAUNCHER_ENV, "1")
+        task.set_env_variable("RECFORGE_NODE_SELECTOR", json.dumps(dict(settings.node_selectors), sort_keys=True))
+        task.set_env_variable("RECFORGE_TOLERATIONS", json.dumps([as_dict(t) for t in settings.tolerations]))
         return task
     count = min(settings.gpus, max_gpus) if max_gpus else settings.gpus
     task.set_accelerator_type(settings.gpu_type).set_accelerator_limit(count)
     for key, value in settings.node_selectors.items():
         kubernetes.add_node_selector(task, label_key=key, label_value=value)
     for t in settings.tolerations:
-        operator = "Equal" if t.value is not None else "Exists"
-        kubernetes.add_toleration(task, key=t.key, operator=operator, value=t.value, effect=t.effect)
+        kubernetes.add_toleration(task, **as_dict(t))
     # NCCL and DataLoader workers need more shared memory than a container's 64 MiB default
     kubernetes.empty_dir_mount(
         task, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit=settings.shm

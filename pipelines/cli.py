@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     lin = sub.add_parser(
         "lineage", help="print the chain from raw source to outputs of an MLflow run or a registered model"
     )
-    lin.add_argument("run_id", help="a run id, or a registered model as name or name/version")
+    lin.add_argument("run_id", help="a run id, or a registered model: name (its champion), name@alias or name/version")
     lin.add_argument("--workdir", default=DEFAULT_WORKDIR, help="holds mlflow.db unless MLFLOW_TRACKING_URI is set")
     return parser
 

@@ -3,9 +3,12 @@
 The choice reads the valid split (`valid_<selection_metric>`, ranked by the evaluate step on a seeded sample of
 valid rows); the test split only reports, so the registered model's test numbers are not selected on.
 
-The version's tags point back to the runs and data it came from: the run that trained it, the run that
-evaluated it, the pipeline's parent run and the prepared dataset's digest; `recforge lineage name/version`
-follows them.
+The chosen model is logged with MLflow's transformers flavor (an MLflow 3 LoggedModel: weights, tokenizer, task
+text-generation, pinned requirements), so `mlflow.transformers.load_model("models:/<name>@champion")` or
+`mlflow.pyfunc.load_model(...)` serves it; its registry version carries the alias `champion` (moved from the
+version that held it, named in the tag `recforge.replaced_champion`). The version's tags point back to the runs
+and data it came from: the run that trained it, the run that evaluated it, the pipeline's parent run and the
+prepared dataset's digest; `recforge lineage name` (the champion), `name@alias` or `name/version` follows them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import mlflow
 
@@ -21,6 +25,36 @@ from components.common.errors import DataError
 from components.recsys.comparison import load_results, render_comparison
 
 LINEAGE_FILE = "lineage.json"
+CHAMPION = "champion"
+
+
+def log_transformers_model(model_dir: Path, metadata: dict[str, str]) -> Any:
+    """The HF model folder as an MLflow transformers-flavor model of the active run (task text-generation);
+    returns MLflow's ModelInfo. Loaded into memory first: MLflow's from-a-folder path does not support this
+    transformers release."""
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    components = {
+        "model": AutoModelForCausalLM.from_pretrained(model_dir),
+        "tokenizer": AutoTokenizer.from_pretrained(model_dir),
+    }
+    requirements = [f"transformers=={transformers.__version__}", f"torch=={torch.__version__.split('+')[0]}"]
+    return mlflow.transformers.log_model(
+        components, name="model", task="text-generation", pip_requirements=requirements, metadata=metadata
+    )
+
+
+def register_champion(client: mlflow.MlflowClient, model_uri: str, name: str, tags: dict[str, str]) -> Any:
+    """Register `model_uri` as a new version of `name` and move the champion alias to it; returns the version."""
+    try:
+        previous = str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except mlflow.exceptions.MlflowException:
+        previous = ""
+    version = mlflow.register_model(model_uri, name, tags={**tags, "recforge.replaced_champion": previous})
+    client.set_registered_model_alias(name, CHAMPION, version.version)
+    return version
 
 
 def _output_digest(client: mlflow.MlflowClient, run_id: str) -> str:
@@ -62,7 +96,6 @@ def compare_and_register(
     trained = json.loads((model_dir / LINEAGE_FILE).read_text()) if (model_dir / LINEAGE_FILE).is_file() else {}
     stats = json.loads((Path(dataset_dir) / "stats.json").read_text())
     run = mlflow.active_run()
-    mlflow.log_artifacts(str(model_dir / "model"), "model")
     client = mlflow.MlflowClient()
     try:
         client.get_registered_model(registered_name)
@@ -82,14 +115,13 @@ def compare_and_register(
         "recforge.dataset": stats["dataset"],
         "recforge.dataset_digest": stats["digest"],
     }
-    version = client.create_model_version(
-        registered_name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=tags
-    )
+    logged = log_transformers_model(model_dir / "model", {"recforge_model": best["model"]})
+    version = register_champion(client, logged.model_uri, registered_name, tags)
     text = render_comparison([(r["model"], r) for r in results], title=f"Alignment comparison ({registered_name})")
     text += (
         f"\nBest by {selection_metric} on the valid split: **{best['model']}** (valid {best['metrics'][on_valid]:.4f},"
         f" test {best['metrics'][selection_metric]:.4f}), registered as `{registered_name}`"
-        f" version {version.version}.\n"
+        f" version {version.version}, alias `{CHAMPION}`: `models:/{registered_name}@{CHAMPION}`.\n"
     )
     with atomic_file(report_path) as handle:
         handle.write(text)
@@ -97,4 +129,4 @@ def compare_and_register(
     mlflow.log_metric(f"best_{on_valid}", best["metrics"][on_valid])
     mlflow.log_metric(f"best_{selection_metric}", best["metrics"][selection_metric])
     mlflow.set_tags({"recforge.registered_model": registered_name, "recforge.registered_version": str(version.version)})
-    return {"best": best["model"], "version": int(version.version), **tags}
+    return {"best": best["model"], "version": int(version.version), "model_uri": logged.model_uri, **tags}

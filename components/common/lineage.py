@@ -163,24 +163,26 @@ def format_lineage(info: Lineage, max_metrics: int = 8) -> str:
 
 
 def model_lineage(reference: str, uri: str) -> str:
-    """The lineage of a registered model version ('name' = its latest version, or 'name/version')."""
+    """The lineage of a registered model version: 'name' (its champion), 'name@alias' or 'name/version'."""
     mlflow = _mlflow()
     client = mlflow.MlflowClient(tracking_uri=uri)
     name, _, version = reference.partition("/")
+    name, _, alias = name.partition("@")
     try:
-        if version:
-            found = client.get_model_version(name, version)
-        else:
-            versions = client.search_model_versions(f"name='{name}'")
-            if not versions:
-                raise RecforgeError(f"lineage: no registered model {name!r} in {uri}; expected a model name")
-            found = max(versions, key=lambda v: int(v.version))
+        found = client.get_model_version(name, version) if version else None
     except mlflow.exceptions.MlflowException:
-        raise RecforgeError(
-            f"lineage: no model version {reference!r} in {uri}; expected name or name/version"
-        ) from None
+        raise RecforgeError(f"lineage: no model version {reference!r} in {uri}; expected name/version") from None
+    if found is None:
+        try:
+            found = client.get_model_version_by_alias(name, alias or "champion")
+        except mlflow.exceptions.MlflowException:
+            raise RecforgeError(
+                f"lineage: no registered model {name!r} with alias {alias or 'champion'!r} in {uri}; "
+                "expected name, name@alias or name/version"
+            ) from None
     tags = found.tags or {}
-    lines = [f"model {found.name} version {found.version} · source {found.source}"]
+    aliases = f" ({', '.join('@' + a for a in found.aliases)})" if found.aliases else ""
+    lines = [f"model {found.name} version {found.version}{aliases} · source {found.source}"]
     keys = ("model", "selection_metric", "selection_value", "dataset", "dataset_digest", "model_digest",
             "train_run", "eval_run")  # fmt: skip
     for key in (f"recforge.{k}" for k in keys):

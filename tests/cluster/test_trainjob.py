@@ -34,6 +34,8 @@ def _spec(**overrides: object) -> TrainJobSpec:
         claim="sft-rec-abcde-kfp-workspace",
         env={"MLFLOW_TRACKING_URI": "http://mlflow.recforge:5000", "RECFORGE_MLFLOW_RUN_ID": "r1"},
         labels={"recforge.io/step": "sft"},
+        node_selector={"pool": "gpu"},
+        tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
     )
     return TrainJobSpec(**{**fields, **overrides})
 
@@ -55,26 +57,28 @@ def test_trainjob_body_for_2_nodes_of_8_gpus() -> None:
                                   "/kfp-workspace/recforge/x/in/config"]  # fmt: skip
     assert trainer["numNodes"] == 2 and trainer["numProcPerNode"] == 8
     assert trainer["resourcesPerNode"] == {
-        "requests": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": 8},
-        "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": 8},
+        "requests": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "8"},
+        "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "8"},
     }
     assert trainer["env"] == [
         {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow.recforge:5000"},
         {"name": "RECFORGE_MLFLOW_RUN_ID", "value": "r1"},
     ]
-    assert spec["podTemplateOverrides"] == [
-        {
-            "targetJobs": [{"name": "node"}],
-            "spec": {"volumes": [{"name": "workspace", "persistentVolumeClaim": {
-                "claimName": "sft-rec-abcde-kfp-workspace"}}]},
-        }
-    ]  # fmt: skip
+    (patch,) = spec["runtimePatches"]
+    assert patch["manager"] == "recforge.io/pipeline-step"
+    (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    assert node["name"] == "node"
+    assert node["template"]["spec"]["template"]["spec"] == {
+        "volumes": [{"name": "workspace", "persistentVolumeClaim": {"claimName": "sft-rec-abcde-kfp-workspace"}}],
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    }
     assert set(body) == {"apiVersion", "kind", "metadata", "spec"}
-    assert set(spec) == {"runtimeRef", "trainer", "podTemplateOverrides"}
-    # CPU nodes: no accelerator resource; no claim: no override
-    cpu = trainjob_body(_spec(gpus_per_node=0, claim=""))
+    assert set(spec) == {"runtimeRef", "trainer", "runtimePatches"}
+    # CPU nodes anywhere: no accelerator resource; no claim, no placement: no patch
+    cpu = trainjob_body(_spec(gpus_per_node=0, claim="", node_selector={}, tolerations=()))
     assert "nvidia.com/gpu" not in cpu["spec"]["trainer"]["resourcesPerNode"]["limits"]
-    assert "podTemplateOverrides" not in cpu["spec"]
+    assert "runtimePatches" not in cpu["spec"]
     with pytest.raises(RecforgeError, match="0 nodes x 8 processes; expected >= 1"):
         trainjob_body(_spec(nodes=0))
 
@@ -83,7 +87,7 @@ def test_the_runtime_the_body_names_is_shipped() -> None:
     runtime = yaml.safe_load((ROOT / "manifests" / "base" / "trainer-runtime.yaml").read_text())
     assert runtime["kind"] == "ClusterTrainingRuntime" and runtime["metadata"]["name"] == "recforge-torch"
     (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
-    assert node["name"] == "node"  # podTemplateOverrides target it
+    assert node["name"] == "node"  # runtimePatches target it
     pod = node["template"]["spec"]["template"]["spec"]
     assert [v["name"] for v in pod["volumes"]] == ["workspace", "dshm"]
     (container,) = pod["containers"]
@@ -244,3 +248,28 @@ def test_a_launcher_pod_refuses_to_train_itself(tmp_path: Path, monkeypatch: pyt
     job = NodeJob("sft", 1, 8, "sft.sft_nodes", "run1", "sft-rec-x")
     with pytest.raises(ConfigError, match=r"^sft.sft_nodes: got 1, but this step was compiled with --nodes M > 1"):
         launch_training(lambda *a, **k: {}, None, {}, tmp_path / "out", job, deepspeed="", mlflow_run_id=None)
+
+
+def test_the_body_is_checked_against_the_pinned_trainer_release() -> None:
+    """kubeflow-trainer-api's typed models drop unknown fields silently; `validated` refuses them, at any depth,
+    and values of the wrong type. podTemplateOverrides (the field recforge sent before) is not in 2.3.0."""
+    from importlib.metadata import version
+
+    from components.common.launch.trainjob import TRAINER_RELEASE, validated
+
+    assert version("kubeflow-trainer-api") == TRAINER_RELEASE
+    body = trainjob_body(_spec())
+    assert validated(body) is body
+    old = {**body, "spec": {**body["spec"], "podTemplateOverrides": [{"targetJobs": [{"name": "node"}]}]}}
+    with pytest.raises(RecforgeError, match=r"field spec.podTemplateOverrides is not in Kubeflow Trainer 2.3.0's"):
+        validated(old)
+    deep = json.loads(json.dumps(body))
+    deep["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["targetJobs"] = []
+    with pytest.raises(RecforgeError, match=r"replicatedJobs\[0\]\.targetJobs is not in"):
+        validated(deep)
+    typed = json.loads(json.dumps(body))
+    typed["spec"]["trainer"]["numProcPerNode"] = "auto"
+    with pytest.raises(
+        RecforgeError, match=r"^trainjob recforge-sft-0123456789ab: numProcPerNode: Input should be a valid int"
+    ):
+        validated(typed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -113,12 +114,18 @@ def test_nodes_need_a_multi_node_step(tmp_path: Path, capsys) -> None:
 def test_gpu_steps_log_system_metrics_and_launchers_request_no_gpu(tmp_path: Path) -> None:
     """With --nodes 2 the SFT and alignment pods only stage files and wait for their TrainJob: no GPU, no GPU-node
     constraints; steps that train in their own pod keep theirs. Every GPU step logs MLflow system metrics."""
-    executors, platform = _compile("rec-alignment", tmp_path / "nodes.yaml", "--gpus", "8", "--nodes", "2")
+    executors, platform = _compile("rec-alignment", tmp_path / "nodes.yaml", *FLAGS, "--nodes", "2")
     for name in TRAINING:
         container = executors[name]["container"]
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"] == "true" and env["RECFORGE_LAUNCHER_ONLY"] == "1"
         assert "accelerator" not in container.get("resources", {}) and name not in platform
+        # the TrainJob's pods get the placement instead (components/common/launch/nodes.py)
+        assert json.loads(env["RECFORGE_NODE_SELECTOR"]) == {"pool": "gpu"}
+        assert json.loads(env["RECFORGE_TOLERATIONS"]) == [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"},
+        ]
     executors, _ = _compile("rec-alignment", tmp_path / "one.yaml", "--gpus", "8")
     for name in TRAINING:
         env = {e["name"]: e["value"] for e in executors[name]["container"]["env"]}

@@ -72,6 +72,32 @@ def test_every_loss_is_trained_evaluated_and_the_best_registered(run) -> None:
     assert float(tags["recforge.selection_value"]) == pytest.approx(chosen["valid_ndcg_10"], abs=1e-6)
     assert chosen["valid_ndcg_10"] == max(m["valid_ndcg_10"] for m in evaluated.values())
     assert float(tags["recforge.test_value"]) == pytest.approx(chosen["ndcg_10"], abs=1e-6)
+    assert versions[0].aliases == ["champion"] and tags["recforge.replaced_champion"] == ""
+
+
+def test_the_champion_loads_with_mlflows_own_loader(run) -> None:
+    """The registered version is a transformers-flavor MLflow model: MLflow loads it by alias, with the weights
+    of the model the pipeline chose, and serves it through pyfunc."""
+    import torch
+    from safetensors.torch import load_file
+
+    mlflow.set_tracking_uri(default_tracking_uri(run.workdir))
+    uri = "models:/recforge-aligned-recommender@champion"
+    components = mlflow.transformers.load_model(uri, return_type="components")
+    client = mlflow.MlflowClient()
+    chosen = client.get_model_version_by_alias("recforge-aligned-recommender", "champion").tags["recforge.model"]
+    folder = Path(run.workdir) / "pipeline-root"
+    model_dirs = [p.parent for p in folder.rglob("model.json") if (p.parent / "model" / "model.safetensors").is_file()]
+    import json
+
+    match = [d for d in model_dirs if json.loads((d / "model.json").read_text()).get("aligned_with", "sft") == chosen]
+    weights = load_file(str(match[0] / "model" / "model.safetensors"))
+    loaded = dict(components["model"].named_parameters())
+    name = next(k for k in weights if k in loaded)
+    assert torch.equal(loaded[name].detach(), weights[name])
+    assert type(components["model"]).__name__ == "LlamaForCausalLM"
+    served = mlflow.pyfunc.load_model(uri).predict(["Hello"])
+    assert isinstance(served[0], str)
 
 
 def test_report_and_model_lineage(run, capsys) -> None:
@@ -79,9 +105,15 @@ def test_report_and_model_lineage(run, capsys) -> None:
     for name in ("sft", "dpo", "alpha_dpo", "random (expected)"):
         assert f"| {name} |" in text
     assert "registered as `recforge-aligned-recommender` version 1" in text
+    assert "alias `champion`: `models:/recforge-aligned-recommender@champion`" in text
     assert main(["lineage", "recforge-aligned-recommender/1", "--workdir", str(run.workdir)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("model recforge-aligned-recommender version 1")
+    assert out.startswith("model recforge-aligned-recommender version 1 (@champion)")
+    for reference in ("recforge-aligned-recommender", "recforge-aligned-recommender@champion"):
+        assert main(["lineage", reference, "--workdir", str(run.workdir)]) == 0
+        assert capsys.readouterr().out == out  # the champion is version 1
+    assert main(["lineage", "recforge-aligned-recommender@staging", "--workdir", str(run.workdir)]) == 2
+    assert "no registered model 'recforge-aligned-recommender' with alias 'staging'" in capsys.readouterr().err
     assert "[trained it]" in out or "model: sft" in out
     assert "[evaluated it]" in out and "step build-preferences" in out
 

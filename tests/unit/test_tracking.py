@@ -166,3 +166,23 @@ def test_steps_log_system_metrics_when_the_pod_asks(store: str, monkeypatch: pyt
         time.sleep(2.5)
     metrics = mlflow.MlflowClient(store).get_run(active.info.run_id).data.metrics
     assert "system/cpu_utilization_percentage" in metrics and "system/system_memory_usage_megabytes" in metrics
+
+
+def test_a_new_registration_takes_the_champion_alias(store: str, tmp_path: Path) -> None:
+    from components.align.register import register_champion
+
+    client = mlflow.MlflowClient(store)
+    mlflow.set_tracking_uri(store)
+
+    class Constant(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input):
+            return model_input
+
+    for index in range(2):
+        with mlflow.start_run():
+            logged = mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=[])
+        version = register_champion(client, logged.model_uri, "rec", {"recforge.model": f"m{index}"})
+        assert str(version.version) == str(index + 1)
+    champion = client.get_model_version_by_alias("rec", "champion")
+    assert str(champion.version) == "2" and champion.tags["recforge.replaced_champion"] == "1"
+    assert client.get_model_version("rec", "1").aliases == []

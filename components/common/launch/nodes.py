@@ -9,6 +9,7 @@ same on every node. `recforge compile --nodes M` gives the pipeline its workspac
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -26,6 +27,7 @@ from components.common.launch.ranks import RUN_ID_ENV
 log = logging.getLogger(__name__)
 WORKSPACE = "/kfp-workspace"
 IMAGE_ENV, GPU_TYPE_ENV = "RECFORGE_TRAINER_IMAGE", "RECFORGE_GPU_TYPE"
+PLACEMENT_ENV = ("RECFORGE_NODE_SELECTOR", "RECFORGE_TOLERATIONS")  # JSON, set by `--gpus` with `--nodes` on the step
 _FORWARDED = ("MLFLOW_", "RECFORGE_", "HF_", "AWS_")  # what the training processes need of the step's environment
 
 
@@ -82,7 +84,7 @@ def run_on_nodes(
             shutil.copy2(source, target)
         staged[key] = target
     staged_out = stage / "out"
-    kept = (IMAGE_ENV, GPU_TYPE_ENV, "RECFORGE_LAUNCHER_ONLY")  # for this pod only
+    kept = (IMAGE_ENV, GPU_TYPE_ENV, *PLACEMENT_ENV, "RECFORGE_LAUNCHER_ONLY")  # for this pod only
     env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED) and k not in kept}
     if mlflow_run_id:
         env[RUN_ID_ENV] = mlflow_run_id
@@ -100,6 +102,8 @@ def run_on_nodes(
         claim=f"{job.kfp_workflow}-kfp-workspace",
         env=env,
         labels={"recforge.io/step": job.step[:63], "recforge.io/kfp-run-id": job.kfp_run_id[:63]},
+        node_selector=json.loads(os.environ.get(PLACEMENT_ENV[0]) or "{}"),
+        tolerations=json.loads(os.environ.get(PLACEMENT_ENV[1]) or "[]"),
     )
     runner(spec, log.info)
     if not staged_out.is_dir():

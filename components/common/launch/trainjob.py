@@ -4,8 +4,14 @@ for it while streaming its status.
 The TrainJob references the `recforge-torch` ClusterTrainingRuntime shipped in `manifests/`, whose torch policy
 starts `torchrun` on every node with the rendezvous environment (PET_NNODES, PET_NPROC_PER_NODE, PET_NODE_RANK,
 PET_MASTER_ADDR/PORT) set by the Trainer controller: recforge only says which module runs, on how many nodes and
-processes, in which image, and which claim backs the runtime's `workspace` volume (the pipeline's workspace PVC,
-where the step staged its inputs). Verified against the Trainer's API reference, not on a live cluster here.
+processes, in which image, and, through a `runtimePatches` entry, which claim backs the runtime's `workspace`
+volume (the pipeline's workspace PVC, where the step staged its inputs) and which nodes the pods may run on (the
+GPU node selector and tolerations the step was compiled with).
+
+The body targets one Kubeflow Trainer release, `kubeflow-trainer-api` (TRAINER_RELEASE, pinned in
+pyproject.toml): `validated` reads it back through that release's typed TrainJob model and refuses a field the
+release does not know, at any depth (the models would drop it silently: a field the controller never sees).
+Checked here against the release's models; not run on a live cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from components.common.errors import RecforgeError
 
 GROUP, VERSION, PLURAL = "trainer.kubeflow.org", "v1alpha1", "trainjobs"
 RUNTIME = "recforge-torch"
+TRAINER_RELEASE = "2.3.0"  # kubeflow-trainer-api, the release the body is validated against
+PATCH_MANAGER = "recforge.io/pipeline-step"
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class TrainJobSpec:
     claim: str = ""  # the pipeline's workspace PVC; the runtime mounts it at /kfp-workspace on every node
     env: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)  # where the GPU nodes are
+    tolerations: Sequence[Mapping[str, str]] = ()  # Kubernetes tolerations, as dicts
 
 
 def trainjob_name(step: str, run_id: str) -> str:
@@ -60,8 +70,8 @@ def trainjob_body(spec: TrainJobSpec) -> dict[str, Any]:
         "limits": {"cpu": spec.cpu, "memory": spec.memory},
     }
     if spec.gpus_per_node:
-        resources["requests"][spec.gpu_type] = spec.gpus_per_node
-        resources["limits"][spec.gpu_type] = spec.gpus_per_node
+        resources["requests"][spec.gpu_type] = str(spec.gpus_per_node)
+        resources["limits"][spec.gpu_type] = str(spec.gpus_per_node)
     body: dict[str, Any] = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "TrainJob",
@@ -82,13 +92,61 @@ def trainjob_body(spec: TrainJobSpec) -> dict[str, Any]:
             },
         },
     }
+    pod: dict[str, Any] = {}
     if spec.claim:  # the runtime mounts volume "workspace" at /kfp-workspace; the TrainJob says which claim it is
-        body["spec"]["podTemplateOverrides"] = [
-            {
-                "targetJobs": [{"name": "node"}],
-                "spec": {"volumes": [{"name": "workspace", "persistentVolumeClaim": {"claimName": spec.claim}}]},
-            }
+        pod["volumes"] = [{"name": "workspace", "persistentVolumeClaim": {"claimName": spec.claim}}]
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod["tolerations"] = [dict(t) for t in spec.tolerations]
+    if pod:  # the runtime's "node" job, whose pods run torchrun
+        node = {"name": "node", "template": {"spec": {"template": {"spec": pod}}}}
+        patch = {"replicatedJobs": [node]}
+        body["spec"]["runtimePatches"] = [
+            {"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": patch}}}
         ]
+    return validated(body)
+
+
+def _unknown(sent: Any, kept: Any, path: str) -> str | None:
+    """The first path of `sent` that the typed round trip `kept` lost."""
+    if isinstance(sent, Mapping):
+        for key, value in sent.items():
+            if not isinstance(kept, Mapping) or key not in kept:
+                return f"{path}.{key}"
+            lost = _unknown(value, kept[key], f"{path}.{key}")
+            if lost:
+                return lost
+    elif isinstance(sent, list):
+        for index, value in enumerate(sent):
+            if not isinstance(kept, list) or index >= len(kept):
+                return f"{path}[{index}]"
+            lost = _unknown(value, kept[index], f"{path}[{index}]")
+            if lost:
+                return lost
+    return None
+
+
+def validated(body: dict[str, Any]) -> dict[str, Any]:
+    """`body`, read through kubeflow-trainer-api's TrainJob model: RecforgeError for a value of the wrong type or a
+    field the pinned Trainer release does not have."""
+    import pydantic
+    from kubeflow_trainer_api.models import TrainerV1alpha1TrainJob
+
+    name = body.get("metadata", {}).get("name", "?")
+    try:
+        kept = TrainerV1alpha1TrainJob.from_dict(body).to_dict()
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise RecforgeError(
+            f"trainjob {name}: {where}: {first['msg']}; expected a TrainJob of Kubeflow Trainer {TRAINER_RELEASE}"
+        ) from None
+    lost = _unknown(body, kept, "")
+    if lost:
+        raise RecforgeError(
+            f"trainjob {name}: field {lost.lstrip('.')} is not in Kubeflow Trainer {TRAINER_RELEASE}'s TrainJob"
+        )
     return body
 
 
