@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
-# recforge CPU runtime: data, SASRec, preferences, evaluation and report steps (and every step of a CPU cluster),
-# and the MLflow tracking server of manifests/ (with the PostgreSQL and S3 clients).
+# recforge CPU runtime: data, SASRec, preferences, evaluation and report steps (and every step of a CPU cluster).
+# The MLflow tracking server has its own, slimmer image (images/mlflow.Dockerfile).
 # Build from the repository root:  docker build -f images/runtime.Dockerfile -t <registry>/recforge-runtime:<tag> .
 # The base is pinned by digest; refresh it with `docker buildx imagetools inspect python:3.11-slim-bookworm`.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
@@ -16,7 +16,7 @@ RUN python -m venv /opt/recforge \
 COPY pyproject.toml requirements.lock README.md ./
 COPY components ./components
 COPY pipelines ./pipelines
-RUN /opt/recforge/bin/pip install -c requirements.lock ".[server]"
+RUN /opt/recforge/bin/pip install -c requirements.lock .
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="recforge-runtime" \

@@ -10,3 +10,4 @@ from __future__ import annotations
 
 RUNTIME_IMAGE = "ghcr.io/recforge/recforge-runtime:0.1.0"  # CPU steps: data, baselines, evaluation, reports
 TRAINING_IMAGE = "ghcr.io/recforge/recforge-training:0.1.0"  # CUDA steps: LLM and diffusion training
+MLFLOW_IMAGE = "ghcr.io/recforge/recforge-mlflow:0.1.0"  # the tracking server of manifests/ (no step runs in it)
