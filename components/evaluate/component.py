@@ -104,4 +104,4 @@ def evaluate_realtime(
     log_scalars(metrics, result["scalars"])
     if result["roc"]:  # RecICL's scores pooled over the windows
         log_roc(roc, result["roc"])
-    write_html(report.path, html.path, "realtime-icl", image_dirs=[evaluation.path])
+    write_html(report.path, html.path, "realtime-icl", extra_images=[f"{evaluation.path}/auc_per_window.png"])

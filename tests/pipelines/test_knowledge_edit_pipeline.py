@@ -54,3 +54,8 @@ def test_alphaedit_and_memit_edit_the_same_sequence_and_are_compared(tmp_path: P
     artifacts = {a.path for a in client.list_artifacts(comparison.info.run_id)}
     assert {"edit_curves.png", "report.md"} <= artifacts
     assert json.loads(Path(run.outputs["fact_model"], "config.json").read_text())["model_type"] == "llama"
+    from tests.pipelines.kfp_artifacts import run_folder, task_artifact
+
+    folder = run_folder(run.outputs["report"])
+    html = Path(task_artifact(folder, "compare-edits", "html")["uri"]).read_text()
+    assert "<td>alphaedit</td>" in html and html.count("data:image/png;base64,") == 1  # the curves, embedded

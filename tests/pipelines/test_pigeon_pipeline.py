@@ -84,3 +84,11 @@ def test_pigeon_trains_both_stages_and_compares_three_variants(tmp_path: Path) -
     meta = json.loads((Path(run.outputs["model"]) / "pigeon.json").read_text())
     assert meta["stage"] == "stage2" and meta["diffusion_preset"] == "tiny"
     assert run.metrics["pigeon.history_similarity"] == steps["evaluate-pigeon"].data.metrics["history_similarity"]
+    from tests.pipelines.kfp_artifacts import run_folder, task_artifact
+
+    folder = run_folder(run.outputs["report"])
+    html = Path(task_artifact(folder, "pigeon-report", "html")["uri"]).read_text()
+    assert html.count("data:image/png;base64,") == 1 and 'src="grid.png"' not in html  # the grid, embedded
+    shown = [task_artifact(folder, t, "metrics")["metadata"] for t in ("evaluate-images", "evaluate-images-2",
+                                                                      "evaluate-images-3")]  # fmt: skip
+    assert sorted(m["history_similarity"] for m in shown) == sorted(metrics[v]["history_similarity"] for v in metrics)

@@ -43,6 +43,18 @@ def test_auc_per_window_for_every_model(run) -> None:
     assert "| recicl |" in report and "| retrained |" in report and "| untuned |" in report and "window 2" in report
     info = json.loads((Path(run.outputs["models"]) / "recicl" / "model.json").read_text())
     assert info["kind"] == "icl" and info["demos"] == 4 and info["chat"] is False  # tiny has no chat template
+    # the KFP UI: mean AUC per model, RecICL's ROC curve, the report as HTML with the plot embedded
+    from tests.pipelines.kfp_artifacts import run_folder, task_artifact
+
+    folder = run_folder(run.outputs["report"])
+    shown = task_artifact(folder, "evaluate-realtime", "metrics")["metadata"]
+    recicl = [m.value for m in client.get_metric_history(models["recicl"].info.run_id, "auc")]
+    assert shown["recicl_auc"] == pytest.approx(sum(recicl) / len(recicl))
+    roc = task_artifact(folder, "evaluate-realtime", "roc")["metadata"]["confidenceMetrics"]
+    fpr, tpr = [r["falsePositiveRate"] for r in roc], [r["recall"] for r in roc]
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0) and fpr == sorted(fpr)
+    html = Path(task_artifact(folder, "evaluate-realtime", "html")["uri"]).read_text()
+    assert "<td>recicl</td>" in html and html.count("data:image/png;base64,") == 1
 
 
 def test_a_scheduled_run_reuses_the_model_and_never_retrains(run, tmp_path: Path) -> None:

@@ -75,3 +75,19 @@ def test_the_base_model_artifact_feeds_training_and_the_untuned_evaluation(run) 
     evaluated = {ref.name: ref for ref in steps["evaluate-untuned"].inputs}["untuned"]
     assert evaluated.digest == resolve.outputs["model"]["digest"] and evaluated.produced_by == resolve.run_id
     assert "base-model digest" in format_lineage(chain) and "<- output of resolve-base-model" in format_lineage(chain)
+
+
+def test_the_kfp_ui_gets_each_evaluations_metrics_and_an_html_report(run) -> None:
+    from tests.pipelines.kfp_artifacts import run_folder, task_artifact
+
+    folder = run_folder(run.outputs["report"])
+    seen = set()
+    for task in ("evaluate-model", "evaluate-model-2", "evaluate-model-3", "evaluate-model-4"):
+        model = task_artifact(folder, task, "evaluation")["metadata"]["model"]
+        shown = task_artifact(folder, task, "metrics")["metadata"]
+        assert shown["hr_10"] == pytest.approx(run.metrics[f"{model}.hr_10"]) and shown["users"] == 60
+        assert all(isinstance(v, float) for v in shown.values())
+        seen.add(model)
+    assert seen == {"popularity", "sasrec", "sft", "untuned"}
+    html = Path(task_artifact(folder, "compare-models", "html")["uri"]).read_text()
+    assert html.startswith("<!doctype html>") and "<table>" in html and "<td>popularity</td>" in html
