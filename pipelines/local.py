@@ -242,11 +242,11 @@ def _output_paths(outputs: Any) -> dict[str, str]:
 def _key_metrics(entry: Entry, parent: str, uri: str, reused: Sequence[str] = ()) -> dict[str, float]:
     import mlflow
 
+    from components.common.lineage import search_all
+
     client = mlflow.MlflowClient(tracking_uri=uri)
     parent_run = client.get_run(parent)
-    children = client.search_runs(
-        [parent_run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'"
-    )
+    children = search_all(client, [parent_run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
     children += [client.get_run(run_id) for run_id in reused if run_id]
     found: dict[str, float] = {}
     for child in sorted(children, key=lambda r: r.info.start_time or 0):
