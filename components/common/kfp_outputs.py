@@ -8,6 +8,7 @@ Called by the KFP wrappers after the step's body; kfp and the standard library a
 from __future__ import annotations
 
 import base64
+import json
 import math
 import mimetypes
 import re
@@ -23,6 +24,14 @@ STYLE = (
 )
 
 
+def seal(artifact: Any) -> None:
+    """Write a metadata-only artifact's metadata to its file as JSON. KFP creates no file for Metrics outputs, and
+    kfp.local's cache treats an entry whose artifact file is missing as a miss: without a file the step never hits."""
+    target = Path(artifact.path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(artifact.metadata, sort_keys=True), encoding="utf-8")
+
+
 def log_scalars(metrics: Any, values: Mapping[str, Any]) -> dict[str, float]:
     """Log every finite number of `values` (booleans and text skipped) on a dsl.Metrics output; returns them."""
     logged = {}
@@ -31,12 +40,16 @@ def log_scalars(metrics: Any, values: Mapping[str, Any]) -> dict[str, float]:
             continue
         metrics.log_metric(str(key), float(value))
         logged[str(key)] = float(value)
+    seal(metrics)
     return logged
 
 
 def log_roc(output: Any, roc: Mapping[str, list[float]]) -> None:
-    """A ROC curve {fpr, tpr, threshold} (components/recsys/metrics.py roc_curve) on a ClassificationMetrics output."""
-    output.log_roc_curve(list(roc["fpr"]), list(roc["tpr"]), list(roc["threshold"]))
+    """A ROC curve {fpr, tpr, threshold} (components/recsys/metrics.py roc_curve) on a ClassificationMetrics output;
+    an empty `roc` logs nothing (the output is still written)."""
+    if roc:
+        output.log_roc_curve(list(roc["fpr"]), list(roc["tpr"]), list(roc["threshold"]))
+    seal(output)
 
 
 def _data_uri(path: Path) -> str:

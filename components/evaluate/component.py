@@ -102,6 +102,5 @@ def evaluate_realtime(
     from components.common.kfp_outputs import log_roc, log_scalars, write_html
 
     log_scalars(metrics, result["scalars"])
-    if result["roc"]:  # RecICL's scores pooled over the windows
-        log_roc(roc, result["roc"])
+    log_roc(roc, result["roc"])  # RecICL's scores pooled over the windows
     write_html(report.path, html.path, "realtime-icl", extra_images=[f"{evaluation.path}/auc_per_window.png"])

@@ -41,15 +41,23 @@ def test_roc_curve_is_thinned_with_its_ends_and_keeps_the_area() -> None:
         roc_curve([1, 1], [0.2, 0.4])
 
 
-def test_scalars_and_roc_land_in_the_artifacts_metadata() -> None:
-    metrics = dsl.Metrics(name="metrics", uri="", metadata={})
+def test_scalars_and_roc_land_in_the_artifacts_metadata_and_files(tmp_path: Path) -> None:
+    import json
+
+    metrics = dsl.Metrics(name="metrics", uri=str(tmp_path / "task" / "metrics"), metadata={})
     logged = log_scalars(metrics, {"hr_10": 0.5, "users": 60, "model": "sft", "flag": True, "gap": float("nan")})
     assert logged == {"hr_10": 0.5, "users": 60.0} and metrics.metadata == logged
-    roc = dsl.ClassificationMetrics(name="roc", uri="", metadata={})
+    # a file at the artifact's path: kfp.local's cache counts an entry whose file is missing as a miss
+    assert json.loads((tmp_path / "task" / "metrics").read_text()) == logged
+    roc = dsl.ClassificationMetrics(name="roc", uri=str(tmp_path / "task" / "roc"), metadata={})
     log_roc(roc, roc_curve([1, 0, 1, 0], [0.9, 0.8, 0.8, 0.3]))
     rows = roc.metadata["confidenceMetrics"]
     assert [r["falsePositiveRate"] for r in rows] == [0.0, 0.0, 0.5, 1.0]
     assert [r["recall"] for r in rows] == [0.0, 0.5, 1.0, 1.0]
+    assert json.loads((tmp_path / "task" / "roc").read_text()) == roc.metadata
+    empty = dsl.ClassificationMetrics(name="roc", uri=str(tmp_path / "other" / "roc"), metadata={})
+    log_roc(empty, {})
+    assert empty.metadata == {} and (tmp_path / "other" / "roc").read_text() == "{}"
 
 
 def test_html_report_embeds_its_images_and_renders_tables(tmp_path: Path) -> None:
