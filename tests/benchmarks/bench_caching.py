@@ -47,7 +47,8 @@ def main() -> None:
     print("| **run** | " + " | ".join(f"**{r.seconds:.1f}s**" for r in runs.values()) + " |")
     cold = runs["cold"].seconds
     for label, run in list(runs.items())[1:]:
-        print(f"{label}: {run.seconds:.1f}s = {run.seconds / cold:.1%} of the cold run, {cold - run.seconds:.0f}s saved")
+        share, saved = run.seconds / cold, cold - run.seconds
+        print(f"{label}: {run.seconds:.1f}s = {share:.1%} of the cold run, {saved:.0f}s saved")
 
 
 if __name__ == "__main__":
