@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,23 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("MLFLOW_RUN_ID", None)
 os.environ.pop("RECFORGE_PARENT_RUN_ID", None)
 os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+
+TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "RECFORGE_PARENT_RUN_ID")
+
+
+@pytest.fixture(autouse=True)
+def _tracking_environment_restored() -> Iterator[None]:
+    """`mlflow.set_tracking_uri` (called by tests, and by step runs inside the test process) writes
+    MLFLOW_TRACKING_URI into os.environ; left there it would send every later local run of the same process into a
+    deleted store. Each test ends with the tracking environment it started with."""
+    saved = {key: os.environ.get(key) for key in TRACKING_ENV}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(autouse=True)

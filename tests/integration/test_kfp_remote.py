@@ -59,7 +59,8 @@ def test_schedule_creates_a_recurring_run(kfp: FakeKFP, capsys: pytest.CaptureFi
     assert recurring["recurring_run_id"] in capsys.readouterr().out
     # the data window of each run ends at its scheduled time: the prepare step gets KFP's schedule-time placeholder
     version = recurring["pipeline_version_reference"]["pipeline_version_id"]
-    prepare = kfp.packages[version]["root"]["dag"]["tasks"]["prepare-dataset"]["inputs"]["parameters"]
+    dag = kfp.packages[version]["components"]["comp-exit-handler-1"]["dag"]  # the DAG inside the exit handler
+    prepare = dag["tasks"]["prepare-dataset"]["inputs"]["parameters"]
     assert prepare["schedule_time"]["runtimeValue"]["constant"] == "{{$.pipeline_job_schedule_time_utc}}"
 
 
