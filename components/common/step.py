@@ -73,8 +73,11 @@ OUTPUT_RUN_KEY = "mlflow_run_id"
 def mark_outputs(values: Mapping[str, Any], run_id: str) -> None:
     """Put the step's MLflow run id in the metadata of every artifact among `values` (a wrapper's `locals()`): what
     KFP writes back is the outputs' metadata, which travels with them, through the cache too, so a run that reuses
-    a step's outputs can name the run that made them."""
+    a step's outputs can name the run that made them. Metrics outputs are left alone: the KFP UI shows every entry
+    of their metadata as a metric."""
     for value in values.values():
+        if getattr(value, "schema_title", "").endswith("Metrics"):  # Metrics, (Sliced)ClassificationMetrics
+            continue
         if hasattr(value, "path") and isinstance(getattr(value, "metadata", None), dict):
             value.metadata[OUTPUT_RUN_KEY] = run_id
 

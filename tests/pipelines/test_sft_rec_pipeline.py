@@ -85,7 +85,8 @@ def test_the_kfp_ui_gets_each_evaluations_metrics_and_an_html_report(run) -> Non
     for task in ("evaluate-model", "evaluate-model-2", "evaluate-model-3", "evaluate-model-4"):
         model = task_artifact(folder, task, "evaluation")["metadata"]["model"]
         shown = task_artifact(folder, task, "metrics")["metadata"]
-        assert shown["hr_10"] == pytest.approx(run.metrics[f"{model}.hr_10"]) and shown["users"] == 60
+        assert shown["hr_10"] == pytest.approx(run.metrics[f"{model}.hr_10"])
+        assert {"hr_1", "hr_5", "ndcg_10", "mrr", "valid_ndcg_10"} <= set(shown)
         assert all(isinstance(v, float) for v in shown.values())
         seen.add(model)
     assert seen == {"popularity", "sasrec", "sft", "untuned"}
