@@ -178,8 +178,9 @@ def test_a_new_registration_takes_the_champion_alias(store: str, tmp_path: Path)
         def predict(self, context, model_input):
             return model_input
 
+    experiment = tracking.ensure_experiment("registry", store)  # artifacts beside the store, not in the cwd
     for index in range(2):
-        with mlflow.start_run():
+        with mlflow.start_run(experiment_id=experiment):
             logged = mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=[])
         version = register_champion(client, logged.model_uri, "rec", {"recforge.model": f"m{index}"})
         assert str(version.version) == str(index + 1)
