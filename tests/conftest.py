@@ -34,16 +34,13 @@ TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", 
 
 @pytest.fixture(autouse=True)
 def _tracking_environment_restored() -> Iterator[None]:
-    """`mlflow.set_tracking_uri` (called by tests, and by step runs inside the test process) writes
-    MLFLOW_TRACKING_URI into os.environ; left there it would send every later local run of the same process into a
-    deleted store. Each test ends with the tracking environment it started with."""
-    saved = {key: os.environ.get(key) for key in TRACKING_ENV}
+    """`mlflow.set_tracking_uri` (called by tests, by step runs inside the test process, and by module-scoped
+    fixtures, which no function fixture wraps) writes MLFLOW_TRACKING_URI into os.environ; left there it would send
+    every later local run of the same process into a deleted store. Every test ends with none of these set, as the
+    session began."""
     yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    for key in TRACKING_ENV:
+        os.environ.pop(key, None)
 
 
 @pytest.fixture(autouse=True)
