@@ -93,10 +93,10 @@ def lineage(run_id: str, uri: str) -> Lineage:
                 children.append(_node(client.get_run(original)))
                 children[-1].reused_in = key[len(TAG_REUSED) + 1 :]
         steps = sorted(children, key=lambda n: n.start_time)
-        _link(steps, client, experiments)
+        _link(steps, producers(client, experiments))
         return Lineage(run.data.tags.get(TAG_PIPELINE, ""), run_id, run.info.status, dict(run.data.params), steps)
     chain: list[StepNode] = []
-    _walk(_node(run), client, experiments, chain, set())
+    _walk(_node(run), producers(client, experiments), chain, set())
     parent = client.get_run(run.data.tags[TAG_PARENT])
     return Lineage(run.data.tags.get(TAG_PIPELINE, ""), parent.info.run_id, parent.info.status,
                    dict(parent.data.params), chain)  # fmt: skip
@@ -114,30 +114,32 @@ def search_all(client: Any, experiments: list[str], filter_string: str) -> list[
             return runs
 
 
-def _producer(digest: str, client: Any, experiments: list[str]) -> Any | None:
-    if not digest:
-        return None
-    for run in search_all(client, experiments, f"tags.`{TAG_STEP}` != ''"):
-        if any(k.startswith(TAG_OUTPUT) and k.endswith(".digest") and v == digest for k, v in run.data.tags.items()):
-            return run
-    return None
+def producers(client: Any, experiments: list[str]) -> dict[str, Any]:
+    """Output digest -> the step run that recorded it (the newest, where several did), from one paged scan of
+    every step run."""
+    found: dict[str, Any] = {}
+    for run in search_all(client, experiments, f"tags.`{TAG_STEP}` != ''"):  # newest first
+        for key, value in run.data.tags.items():
+            if key.startswith(TAG_OUTPUT) and key.endswith(".digest") and value:
+                found.setdefault(value, run)
+    return found
 
 
-def _link(steps: list[StepNode], client: Any, experiments: list[str]) -> None:
+def _link(steps: list[StepNode], index: dict[str, Any]) -> None:
     for step in steps:
         for ref in step.inputs:
-            producer = _producer(ref.digest, client, experiments)
+            producer = index.get(ref.digest)
             ref.produced_by = producer.info.run_id if producer is not None else None
 
 
-def _walk(node: StepNode, client: Any, experiments: list[str], chain: list[StepNode], seen: set[str]) -> None:
+def _walk(node: StepNode, index: dict[str, Any], chain: list[StepNode], seen: set[str]) -> None:
     seen.add(node.run_id)
     for ref in node.inputs:
-        producer = _producer(ref.digest, client, experiments)
+        producer = index.get(ref.digest)
         if producer is not None:
             ref.produced_by = producer.info.run_id
             if producer.info.run_id not in seen:
-                _walk(_node(producer), client, experiments, chain, seen)
+                _walk(_node(producer), index, chain, seen)
     chain.append(node)
 
 

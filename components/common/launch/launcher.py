@@ -18,11 +18,10 @@ from typing import Any
 
 from components.common.config import StepConfig
 from components.common.errors import ConfigError
-from components.common.launch.nodes import NodeJob, run_on_nodes
+from components.common.launch.nodes import LAUNCHER_ENV, NodeJob, run_on_nodes
 from components.common.launch.torchrun import torchrun
 
 ENTRY_MODULE = "components.common.launch"
-LAUNCHER_ENV = "RECFORGE_LAUNCHER_ONLY"  # set by pipelines/accelerators.py on a step whose TrainJob nodes get the GPUs
 
 
 def reference(obj: Any) -> str:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 WORKSPACE = "/kfp-workspace"
 IMAGE_ENV, GPU_TYPE_ENV = "RECFORGE_TRAINER_IMAGE", "RECFORGE_GPU_TYPE"
 PLACEMENT_ENV = ("RECFORGE_NODE_SELECTOR", "RECFORGE_TOLERATIONS")  # JSON, set by `--gpus` with `--nodes` on the step
+LAUNCHER_ENV = "RECFORGE_LAUNCHER_ONLY"  # the step pod only launches the TrainJob and has no GPU (accelerators.py)
 _FORWARDED = ("MLFLOW_", "RECFORGE_", "HF_", "AWS_")  # what the training processes need of the step's environment
 
 
@@ -84,7 +85,7 @@ def run_on_nodes(
             shutil.copy2(source, target)
         staged[key] = target
     staged_out = stage / "out"
-    kept = (IMAGE_ENV, GPU_TYPE_ENV, *PLACEMENT_ENV, "RECFORGE_LAUNCHER_ONLY")  # for this pod only
+    kept = (IMAGE_ENV, GPU_TYPE_ENV, *PLACEMENT_ENV, LAUNCHER_ENV)  # for this pod only
     env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED) and k not in kept}
     if mlflow_run_id:
         env[RUN_ID_ENV] = mlflow_run_id
