@@ -42,6 +42,12 @@ def test_compiles_and_loads_back(name: str, tmp_path: Path) -> None:
     table = entry.table()
     described = {k: v.get("description") for k, v in spec["root"]["inputDefinitions"]["parameters"].items()}
     assert described == {k: table[k].doc for k in described} and all(described.values())
+    # every step is cached but the registry one (and the exit handler), wherever it sits in the DAG
+    for component in spec["components"].values():
+        for task_name, task in component.get("dag", {}).get("tasks", {}).items():
+            if "componentRef" in task and not task_name.startswith(("for-loop", "exit-handler")):
+                expected = task_name not in ("register-best", "close-pipeline-run")
+                assert task.get("cachingOptions", {}).get("enableCache", False) is expected, (name, task_name)
     # no step takes the run's id or name as an input: KFP's cache key is made of the inputs
     for task in spec["root"]["dag"]["tasks"].values():
         constants = json.dumps(task.get("inputs", {}))
