@@ -94,6 +94,11 @@ class StepConfig:
                 ok = True
             if not ok:
                 raise ConfigError(self._where(f.name), f"got {value!r}; expected a value of type {expected.__name__}")
+            if expected is int and abs(value) > MAX_INT:  # what numpy, torch and JSON readers all hold exactly
+                raise ConfigError(self._where(f.name), f"got {value}; expected an integer within +-2**53")
+
+
+MAX_INT = 2**53
 
 
 def coerce(value: Any, kind: type, where: str) -> Any:

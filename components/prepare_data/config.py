@@ -17,6 +17,7 @@ DATASET_NAMES = (
 SPLITS = ("leave-one-out", "time")
 DUPLICATES = ("last", "first", "error")
 UNKNOWN_ITEMS = ("error", "drop")
+MAX_NEGATIVES = 100_000
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class PrepareConfig(StepConfig):
         self.check_choice("unknown_items", UNKNOWN_ITEMS)
         self.check_range("time_cutoff", 0)
         self.check_range("time_fraction", 0.0, 1.0, low_open=True, high_open=True)
-        self.check_range("num_negatives", 1)
+        self.check_range("num_negatives", 1, MAX_NEGATIVES)  # and by the catalogue: components/recsys/candidates.py
         self.check_range("seed", 0)
         self.check_range("min_rating", 0.0)
         self.check_range("kcore", 0)

@@ -27,6 +27,7 @@ from components.prepare_data.encode import Encoded, encode
 from components.prepare_data.readers import READERS
 from components.prepare_data.sources import resolve_source
 from components.prepare_data.splits import SPLIT_NAMES, Sequences, histories, split_rows, time_cutoff
+from components.prepare_data.values import check_values
 from components.recsys.candidates import candidate_sets, seen_keys
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def prepare(config: PrepareConfig, out_dir: str | Path) -> dict[str, Any]:
     folder = resolve_source(config.dataset, config.data_dir)
     log.info("reading %s from %s", config.dataset, folder)
     raw = READERS[config.dataset](folder)
+    check_values(raw, config.dataset)
     encoded = encode(raw, config)
     splits, split_stats = build_splits(encoded, config)
     if splits["test"].num_rows == 0:
@@ -116,7 +118,9 @@ def prepare(config: PrepareConfig, out_dir: str | Path) -> dict[str, Any]:
         }
         stats["digest"] = digest_files(tmp / f"{name}.parquet" for name in tables)
         stats["seconds"] = round(time.perf_counter() - started, 3)
-        (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "stats.json").write_text(
+            json.dumps(stats, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
+        )
     log.info(
         "prepared %s: %d users, %d items, %d interactions; train/valid/test rows %d/%d/%d in %.2fs",
         config.dataset,

@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,9 +97,20 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(path, "file not found")
     raw = path.read_bytes()
     if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:  # cut short, or not gzip at all
+            raise DataError(path, f"not a complete gzip file ({exc}); expected the whole .gz download") from None
     if not raw.strip():
         raise DataError(path, "file is empty; expected a header line and data rows")
+    if not raw.endswith(b"\n"):
+        lines = raw.count(b"\n") + 1
+        raise DataError(
+            path,
+            "the last line has no line end, so the file looks cut short; expected every line to end with a "
+            "newline (download it again, or add the newline if the file is complete)",
+            line=lines,
+        )
     return raw
 
 

@@ -7,6 +7,14 @@ from typing import ClassVar
 
 from components.common.config import StepConfig, setting
 
+SIZE_LIMITS = {  # far above any SASRec setting in use; a typo beyond them would only exhaust memory
+    "sasrec_max_len": 4096,
+    "sasrec_hidden": 8192,
+    "sasrec_blocks": 64,
+    "sasrec_heads": 64,
+    "sasrec_batch_size": 65536,
+}
+
 
 @dataclass(frozen=True)
 class SASRecConfig(StepConfig):
@@ -28,9 +36,9 @@ class SASRecConfig(StepConfig):
 
     def __post_init__(self) -> None:
         self.check_types()
-        for name in ("sasrec_max_len", "sasrec_hidden", "sasrec_blocks", "sasrec_heads", "sasrec_batch_size"):
-            self.check_range(name, 1)
-        self.check_range("sasrec_epochs", 0)
+        for name, high in SIZE_LIMITS.items():
+            self.check_range(name, 1, high)
+        self.check_range("sasrec_epochs", 1)
         self.check_range("sasrec_eval_every", 1)
         self.check_range("sasrec_dropout", 0.0, 1.0, high_open=True)
         self.check_range("sasrec_lr", 0.0, low_open=True)

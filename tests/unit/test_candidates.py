@@ -58,3 +58,50 @@ def test_users_who_saw_almost_everything_use_the_exact_fallback() -> None:
     assert all(sorted(row) == [27, 28, 29] for row in out.tolist())
     with pytest.raises(DataError, match="interacted with all but 3 of 30 items; expected at least num_negatives=4"):
         sample_negatives(np.zeros(1, np.int64), seen, n_items, 4, np.random.default_rng(0))
+
+
+def test_infeasible_negatives_fail_before_any_draw() -> None:
+    """num_negatives=100000 once grew the step to 16 GB before noticing; now it is refused up front."""
+    import time
+    import tracemalloc
+
+    user, item, n_items = _world()
+    seen = seen_keys(user, item, n_items)
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(DataError, match=r"all but 35 of 60 items; expected at least num_negatives=100000 .*at most 35"):
+        sample_negatives(np.arange(200, dtype=np.int64), seen, n_items, 100_000, np.random.default_rng(0))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert time.perf_counter() - started < 1.0
+    assert peak < 1 << 20  # nothing of rows x num was allocated
+
+
+def test_chunked_draws_keep_memory_bounded_and_rows_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    from components.recsys import candidates
+
+    rng = np.random.default_rng(1)
+    n_users, n_items = 2000, 5000
+    user = np.repeat(np.arange(n_users), 20)
+    item = rng.integers(0, n_items, size=len(user))
+    seen = seen_keys(user, item, n_items)
+    monkeypatch.setattr(candidates, "MAX_DRAWS", 1 << 16)
+    tracemalloc.start()
+    out = candidates.sample_negatives(np.arange(n_users, dtype=np.int64), seen, n_items, 300, rng)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert out.shape == (n_users, 300)
+    assert peak < out.nbytes + 40 * (1 << 16) * 8  # the output plus a few chunk-sized temporaries
+    keys = np.arange(n_users)[:, None].astype(np.int64) * n_items + out
+    assert not np.isin(keys, seen).any()
+    assert all(len(set(row)) == 300 for row in out.tolist())
+
+
+def test_users_short_of_twice_num_are_sampled_exactly() -> None:
+    n_items = 30
+    seen = seen_keys(np.zeros(24, np.int64), np.arange(24), n_items)  # 6 unseen: 24..29, num 4 > 6/2
+    out = sample_negatives(np.zeros(50, np.int64), seen, n_items, 4, np.random.default_rng(0))
+    assert out.min() >= 24 and all(len(set(row)) == 4 for row in out.tolist())
+    assert len({tuple(sorted(row)) for row in out.tolist()}) > 1  # not one fixed draw

@@ -160,7 +160,7 @@ def test_amazon_needs_one_reviews_and_one_meta_file(tmp_path: Path) -> None:
     [
         ({"dataset": "movielens-25m"}, r"^prepare_data.dataset: got 'movielens-25m'; expected one of movielens-latest"),
         ({"split": "random"}, r"^prepare_data.split: got 'random'; expected one of leave-one-out, time$"),
-        ({"num_negatives": 0}, r"^prepare_data.num_negatives: got 0; expected a value >= 1$"),
+        ({"num_negatives": 0}, r"^prepare_data.num_negatives: got 0; expected a value >= 1 and <= 100000$"),
         ({"time_fraction": 1.5}, r"^prepare_data.time_fraction: got 1.5; expected a value > 0.0 and < 1.0$"),
         ({"seed": "abc"}, r"^prepare_data.seed: got 'abc'; expected a value of type int$"),
         ({"duplicates": "keep"}, r"^prepare_data.duplicates: got 'keep'; expected one of last, first, error$"),
@@ -207,3 +207,55 @@ def test_one_process_trainers_refuse_distributed_settings(overrides: dict) -> No
     SFTConfig().require_one_process("RecICL")  # the defaults are fine
     with pytest.raises(ConfigError, match=r"^sft.sft_nproc: got .*; RecICL training runs in one process without"):
         SFTConfig(**overrides).require_one_process("RecICL")
+
+
+GOOD = "1,1,4.0,964982703\n1,2,3.5,964982704\n1,3,4.0,964982705\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "pattern"),
+    [
+        ("1,4,99.0,964982706", r"line 5, column 'rating': got 99.0; expected a finite rating between 0.5 and 5.0"),
+        ("1,4,-3.0,964982706", r"line 5, column 'rating': got -3.0; expected a finite rating between 0.5 and 5.0"),
+        ("1,4,nan,964982706", r"line 5, column 'rating': got nan; expected a finite rating"),
+        ("1,4,inf,964982706", r"line 5, column 'rating': got inf; expected a finite rating"),
+        ("1,4,4.0,-99999999999999", r"line 5, column 'timestamp': got -99999999999999; expected Unix seconds"),
+        ("1,4,4.0,99999999999", r"line 5, column 'timestamp': got 99999999999; expected Unix seconds between 0 and"),
+    ],
+)
+def test_implausible_values_are_refused_with_their_line(row: str, pattern: str, tmp_path: Path) -> None:
+    folder = write_movielens_csv(tmp_path / "ml", HEADER + GOOD + row + "\n")
+    _fails(folder, tmp_path, "^ratings.csv " + pattern)
+
+
+def test_rating_scale_is_per_dataset(tmp_path: Path) -> None:
+    folder = write_ml100k(tmp_path / "ml-100k")
+    (folder / "u.data").write_text("1\t1\t5\t100\n1\t2\t0.5\t200\n")  # half stars do not exist in ml-100k
+    _fails(
+        folder,
+        tmp_path,
+        r"^u.data line 2, column 'rating': got 0.5; expected a finite rating between 1.0 and 5.0 for movielens-100k$",
+        dataset="movielens-100k",
+    )
+
+
+def test_last_line_cut_mid_number(tmp_path: Path) -> None:
+    folder = write_movielens_csv(tmp_path / "ml", HEADER + GOOD + "1,4,4.0,96498")
+    _fails(folder, tmp_path, r"^ratings.csv line 5: the last line has no line end, so the file looks cut short")
+
+
+def test_truncated_gzip(tmp_path: Path) -> None:
+    folder = write_amazon(tmp_path / "amazon")
+    path = folder / "Home_and_Kitchen_5.json"
+    packed = gzip.compress(path.read_bytes())
+    path.unlink()
+    (folder / "Home_and_Kitchen_5.json.gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(DataError, match=r"^Home_and_Kitchen_5.json.gz: not a complete gzip file \(.*\); expected"):
+        read_amazon(folder)
+
+
+def test_sizes_beyond_64_bits_are_config_errors() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^prepare_data.num_negatives: got 99999999999999999999; expected an integer"
+    ):
+        PrepareConfig(num_negatives=99999999999999999999)
