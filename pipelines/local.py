@@ -26,6 +26,7 @@ from components.common.config import coerce
 from components.common.errors import ConfigError, RecforgeError
 from pipelines.catalog import Entry
 from pipelines.console import StepConsole, captured
+from pipelines.preflight import preflight
 from pipelines.settings import LOCAL, CompileSettings
 
 _PATH_PARAMS = ("data_dir",)
@@ -90,6 +91,7 @@ def validate(entry: Entry, arguments: Mapping[str, Any]) -> dict[str, Any]:
     for cls in entry.config_classes():
         cls(**{k: v for k, v in full.items() if k in cls.docs()})  # validates in __post_init__
     entry.run_checks(full)
+    preflight(full)
     return full
 
 

