@@ -53,7 +53,7 @@ def configure(
     p = PROFILES[profile]
     task.set_cpu_request(p.cpu).set_cpu_limit(p.cpu)
     task.set_memory_request(p.memory).set_memory_limit(p.memory)
-    if p.retries:
+    if p.retries and not settings.local:  # locally a failure is never transient (no evictions, no lost nodes)
         task.set_retry(num_retries=p.retries)
     task.set_caching_options(enable_caching=caching)
     swap = {RUNTIME_IMAGE: settings.image, TRAINING_IMAGE: settings.training_image}

@@ -11,7 +11,10 @@ from pathlib import Path
 
 
 class RecforgeError(Exception):
-    """An error the user can fix; its message is one complete line."""
+    """An error the user can fix; its message is one complete line. `transient` errors (an unreachable server)
+    may pass on their own, so a cluster retries them; every other one would fail the same way again."""
+
+    transient = False
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
@@ -52,3 +55,12 @@ class DataError(RecforgeError):
         self.line = line
         self.column = column
         super().__init__(f"{where}: {problem}")
+
+
+class TrackingUnavailable(RecforgeError):
+    """The MLflow tracking server cannot be reached or answers with a server error; may pass on its own."""
+
+    transient = True
+
+    def __init__(self, uri: str, problem: str) -> None:
+        super().__init__(f"MLflow tracking server {uri}: {problem}")

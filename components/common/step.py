@@ -94,8 +94,13 @@ def run_step(
     """Build `configs` from `values` (see `split_settings`), then run `body(*configs)` inside the step's nested
     MLflow run, whose params are every config's settings."""
     setup_logging()
-    from components.common.tracking import step_run
+    from components.common.runinfo import kfp_run_id
+    from components.common.tracking import earlier_user_error, step_run
 
+    earlier = earlier_user_error(pipeline, step, kfp_run_id())
+    if earlier:  # a retried pod of a step that failed on bad input: fail again at once
+        report_error(step, f"{earlier} (an earlier attempt failed with this; not retried)")
+        raise SystemExit(2)
     try:
         built = split_settings(configs, values, extras)
         params = {k: v for config in built for k, v in config.to_params().items()}

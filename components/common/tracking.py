@@ -19,10 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from components.common.errors import RecforgeError
+
 TAG_PIPELINE = "recforge.pipeline"
 TAG_STEP = "recforge.step"
 TAG_KFP_RUN = "recforge.kfp_run_id"
 TAG_ERROR = "recforge.error"
+TAG_USER_ERROR = "recforge.user_error"  # the step failed with a RecforgeError: a retry would fail the same way
 TAG_OUTPUT = "recforge.output"  # recforge.output.<name>.digest / .uri
 TAG_PARENT = "mlflow.parentRunId"
 PARENT_ENV = "RECFORGE_PARENT_RUN_ID"  # the pipeline run's parent run, set by the local CLI
@@ -172,6 +175,8 @@ def step_run(
         yield active
     except BaseException as exc:
         mlflow.set_tag(TAG_ERROR, str(exc)[:5000] or type(exc).__name__)
+        if isinstance(exc, RecforgeError) and not exc.transient:
+            mlflow.set_tag(TAG_USER_ERROR, "true")
         mlflow.end_run(status="FAILED")
         raise
     else:
@@ -179,6 +184,29 @@ def step_run(
     finally:
         if given:  # mlflow.end_run() unsets MLFLOW_RUN_ID; keep the environment as the backend set it
             os.environ[TASK_RUN_ENV] = given
+
+
+def earlier_user_error(pipeline: str, step: str, kfp_run_id: str) -> str | None:
+    """The message a user error ended an earlier attempt of `step` in KFP run `kfp_run_id` with (KFP retries a
+    failed pod whatever the cause; a RecforgeError is deterministic, so the retry reports it again without
+    redoing the work or opening another MLflow run). None when there was none or the store cannot say."""
+    if not kfp_run_id:
+        return None
+    mlflow = _mlflow()
+    try:
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri())
+        experiment = client.get_experiment_by_name(pipeline)
+        if experiment is None:
+            return None
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`{TAG_KFP_RUN}` = '{kfp_run_id}' and tags.`{TAG_STEP}` = '{step}' "
+            f"and tags.`{TAG_USER_ERROR}` = 'true'",
+            max_results=1,
+        )
+    except Exception:  # noqa: BLE001 - the lookup only saves time; the step runs as usual without it
+        return None
+    return runs[0].data.tags.get(TAG_ERROR) if runs else None
 
 
 def log_dataset(name: str, source: str, digest: str, context: str, tags: Mapping[str, str] | None = None) -> None:

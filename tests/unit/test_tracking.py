@@ -187,3 +187,55 @@ def test_a_new_registration_takes_the_champion_alias(store: str, tmp_path: Path)
     champion = client.get_model_version_by_alias("rec", "champion")
     assert str(champion.version) == "2" and champion.tags["recforge.replaced_champion"] == "1"
     assert client.get_model_version("rec", "1").aliases == []
+
+
+def test_a_retried_pod_of_a_step_that_failed_on_bad_input_fails_at_once(
+    store: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """KFP retries a failed pod whatever the cause; the retry of a RecforgeError repeats the message without
+    running the body again or opening another MLflow run. Another KFP run of the same step runs normally."""
+    from components.common.config import StepConfig
+    from components.common.errors import TrackingUnavailable
+    from components.common.step import run_step
+
+    calls: list[str] = []
+
+    def bad_input(*_: StepConfig) -> None:
+        calls.append("bad")
+        raise DataError("ratings.csv", "bad value", line=7)
+
+    monkeypatch.setenv("KFP_RUN_ID", "run-7")
+    for _attempt in range(2):
+        with pytest.raises(SystemExit) as info:
+            run_step("demo", "prepare", [], {}, bad_input)
+        assert info.value.code == 2
+    assert calls == ["bad"]
+    err = capsys.readouterr().err
+    assert "ratings.csv line 7: bad value (an earlier attempt failed with this; not retried)" in err
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name("demo").experiment_id
+    steps = client.search_runs([experiment], "tags.`recforge.step` = 'prepare'")
+    assert [r.info.status for r in steps] == ["FAILED"]
+
+    def unreachable(*_: StepConfig) -> None:  # transient: a retry may succeed, so it runs again
+        calls.append("down")
+        raise TrackingUnavailable("http://mlflow:5000", "connection refused")
+
+    monkeypatch.setenv("KFP_RUN_ID", "run-8")
+    for _attempt in range(2):
+        with pytest.raises(SystemExit):
+            run_step("demo", "prepare", [], {}, unreachable)
+    assert calls == ["bad", "down", "down"]
+
+
+def test_local_builds_have_no_retries_cluster_builds_do() -> None:
+    from pipelines import catalog
+    from pipelines.settings import LOCAL, CompileSettings
+
+    def retried(settings: CompileSettings) -> list[str]:
+        spec = catalog.get("prepare-data").build(settings).pipeline_spec
+        dags = [spec.root.dag, *(c.dag for c in spec.components.values() if c.HasField("dag"))]
+        return sorted(name for dag in dags for name, task in dag.tasks.items() if task.retry_policy.max_retry_count)
+
+    assert retried(LOCAL) == []
+    assert retried(CompileSettings()) == ["close-pipeline-run", "data-report", "prepare-dataset"]
