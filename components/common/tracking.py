@@ -204,7 +204,7 @@ def earlier_user_error(pipeline: str, step: str, kfp_run_id: str) -> str | None:
             f"and tags.`{TAG_USER_ERROR}` = 'true'",
             max_results=1,
         )
-    except Exception:  # noqa: BLE001 - the lookup only saves time; the step runs as usual without it
+    except Exception:
         return None
     return runs[0].data.tags.get(TAG_ERROR) if runs else None
 
