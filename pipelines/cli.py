@@ -276,9 +276,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"recforge: error: {exc.message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("recforge: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # local runs stop their steps and close their runs first (pipelines/local.py)
+        from components.common.interrupts import Interrupted
+
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        print(
+            f"recforge: interrupted ({exc or 'SIGINT'}); runs marked KILLED, partial outputs removed", file=sys.stderr
+        )
+        return code
     except Exception as exc:
         if args.debug:
             raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -24,8 +25,11 @@ from typing import Any, TextIO
 
 from components.common.config import coerce
 from components.common.errors import ConfigError, RecforgeError
+from components.common.interrupts import CLI_PID_ENV, Interrupted, signals_raise
+from components.common.store import HTTP_LIMITS, prepare_store
+from pipelines import liveness
 from pipelines.catalog import Entry
-from pipelines.console import StepConsole, captured
+from pipelines.console import ANSI, StepConsole, captured
 from pipelines.preflight import preflight
 from pipelines.settings import LOCAL, CompileSettings
 
@@ -122,32 +126,76 @@ def run_local(
     """Run `entry` built with `settings` through kfp.local with MLflow set up, printing one line per step to `out`
     (kfp.local's whole output with `verbose`); `cache` lets steps reuse an earlier run's outputs. Raises
     RecforgeError with the failing step's message."""
-    from kfp import local
-
     from components.common import tracking
 
     args = validate(entry, arguments)
     workdir = Path(workdir).expanduser().resolve()
-    pipeline_root, workspace = workdir / "pipeline-root", workdir / "workspace"
-    for folder in (workdir, pipeline_root, workspace):
-        folder.mkdir(parents=True, exist_ok=True)
+    _writable_workdir(workdir, (workdir / "pipeline-root", workdir / "workspace"))
     uri = tracking.tracking_uri(workdir)
-    experiment_id = tracking.ensure_experiment(entry.name, uri)
-    run_name = f"{entry.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    parent = tracking.start_parent_run(entry.name, args, uri, run_name=run_name)
+    limits = {key: value for key, value in HTTP_LIMITS.items() if key not in os.environ}
+    with _environment(limits):
+        prepare_store(uri)
+        for line in liveness.reconcile(workdir):
+            print(line, file=out or sys.stdout)
+        experiment_id = tracking.ensure_experiment(entry.name, uri)
+        run_name = f"{entry.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        parent = tracking.start_parent_run(entry.name, args, uri, run_name=run_name)
+        marker = liveness.start_marker(workdir, parent, uri)
+        try:
+            return _run_started(entry, args, workdir, settings, uri, experiment_id, parent, limits, cache, verbose, out)
+        finally:
+            marker.unlink(missing_ok=True)
+
+
+def _writable_workdir(workdir: Path, folders: Sequence[Path]) -> None:
+    """Create the workdir's folders and prove the workdir can be written; one RecforgeError line otherwise."""
+    try:
+        for folder in (workdir, *folders):
+            folder.mkdir(parents=True, exist_ok=True)
+        probe = workdir / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RecforgeError(
+            f"workdir {workdir}: cannot be written ({exc.strerror or exc}); expected a folder you can write "
+            "(--workdir DIR)"
+        ) from None
+
+
+def _run_started(
+    entry: Entry,
+    args: dict[str, Any],
+    workdir: Path,
+    settings: CompileSettings,
+    uri: str,
+    experiment_id: str,
+    parent: str,
+    limits: Mapping[str, str],
+    cache: bool,
+    verbose: bool,
+    out: TextIO | None,
+) -> LocalRun:
+    """The part of `run_local` after the parent run exists: the steps through kfp.local, then the results."""
+    from kfp import local
+
+    from components.common import tracking
+
+    pipeline_root = workdir / "pipeline-root" / parent  # one folder per run: a failed run removes only its own
+    workspace = workdir / "workspace" / parent
     error_dir = workdir / "errors" / parent
     env = {
+        **limits,
         "MLFLOW_TRACKING_URI": uri,
         "MLFLOW_EXPERIMENT_ID": experiment_id,
         "RECFORGE_PARENT_RUN_ID": parent,
         "RECFORGE_ERROR_DIR": str(error_dir),
         "RECFORGE_CHECKPOINT_ROOT": str(workdir / "checkpoints"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        CLI_PID_ENV: str(os.getpid()),
     }
     data_dir = os.environ.get("RECFORGE_DATA_DIR")
     if data_dir:
         env["RECFORGE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
-    before = set(pipeline_root.iterdir())
     started = time.perf_counter()
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
@@ -159,22 +207,23 @@ def run_local(
     )
     console = StepConsole(out or sys.stdout, verbose=verbose)
     try:
-        with _environment(env), warnings.catch_warnings(), captured(console):
+        with (
+            signals_raise(before=liveness.stop_children),
+            _environment(env),
+            warnings.catch_warnings(),
+            captured(console),
+        ):
             # Expected locally: the project image is not pulled, and pod settings only matter on a cluster.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
             outputs = entry.build(settings)(**args)
     except BaseException as exc:
-        console.flush()
-        message = _step_error(error_dir) or f"pipeline {entry.name} failed: {exc}"
-        for created in set(pipeline_root.iterdir()) - before:  # no partial outputs
-            shutil.rmtree(created, ignore_errors=True)
-        tracking.end_run(parent, "FAILED", uri, error=message)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise RecforgeError(message) from None
+        with _ignoring_signals():  # the cleanup runs to its end
+            console.flush()
+            _abandon(workdir, parent, uri, error_dir, entry.name, exc)
+        raise  # not reached: _abandon raises
     finally:
-        workspace.mkdir(parents=True, exist_ok=True)  # KFP removes it after each run
+        shutil.rmtree(workspace, ignore_errors=True)  # KFP's scratch space of this run
     console.flush()
     reused = _reused_runs(console.events.reused, workdir / "kfp-cache")
     _record_reused(parent, reused, uri)
@@ -184,6 +233,42 @@ def run_local(
     result.outputs = _output_paths(outputs)
     result.metrics = _key_metrics(entry, parent, uri, list(reused.values()))
     return result
+
+
+@contextmanager
+def _ignoring_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored inside the block (a second Ctrl-C must not cut the cleanup short)."""
+    saved = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def _abandon(workdir: Path, parent: str, uri: str, error_dir: Path, name: str, exc: BaseException) -> None:
+    """After a failed or interrupted run: stop the step processes, remove the run's outputs, close its MLflow runs
+    (FAILED, or KILLED after a signal), then raise: RecforgeError with the step's own message, or the interrupt."""
+    from components.common import tracking
+
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    liveness.stop_children()
+    liveness.remove_run_outputs(workdir, parent)
+    if interrupted:
+        reason = f"interrupted ({exc})" if str(exc) else "interrupted"
+        message = f"{name} {reason}: step processes stopped, partial outputs removed, runs marked KILLED"
+    else:
+        message = _step_error(error_dir) or f"pipeline {name} failed: {_first_line(exc)}"
+    try:
+        if interrupted:
+            liveness.close_killed(parent, uri, reason)
+        else:
+            tracking.end_run(parent, "FAILED", uri, error=message)
+    except Exception as store_error:  # the store itself may be what failed
+        message += f" (the MLflow runs could not be closed: {_first_line(store_error)[:200]})"
+    if interrupted:
+        raise Interrupted(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT) from None
+    raise RecforgeError(message) from None
 
 
 def _reused_runs(hits: Mapping[str, str], cache_root: Path) -> dict[str, str]:
@@ -213,6 +298,12 @@ def _record_reused(parent: str, reused: Mapping[str, str], uri: str) -> None:
         client = mlflow.MlflowClient(tracking_uri=uri)
         for task, run_id in reused.items():
             client.set_tag(parent, f"{tracking.TAG_REUSED}.{task}", run_id)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, without ANSI colour codes."""
+    lines = [line for line in ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(exc).__name__
 
 
 def _step_error(error_dir: Path) -> str | None:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from components.common.config import StepConfig
-from components.common.errors import ConfigError, RecforgeError
+from components.common.errors import ConfigError, RecforgeError, TrackingUnavailable
+from components.common.interrupts import Interrupted, follow_parent, signals_raise
 
 ERROR_DIR_ENV = "RECFORGE_ERROR_DIR"
 
@@ -102,12 +103,51 @@ def run_step(
         report_error(step, f"{earlier} (an earlier attempt failed with this; not retried)")
         raise SystemExit(2)
     try:
-        built = split_settings(configs, values, extras)
-        params = {k: v for config in built for k, v in config.to_params().items()}
-        with step_run(pipeline, step, params, tags=tags) as active:
-            result = body(*built)
-            mark_outputs(values, active.info.run_id)
-            return result
+        follow_parent()
+        with signals_raise():
+            built = split_settings(configs, values, extras)
+            params = {k: v for config in built for k, v in config.to_params().items()}
+            with step_run(pipeline, step, params, tags=tags) as active:
+                result = body(*built)
+                mark_outputs(values, active.info.run_id)
+                return result
+    except Interrupted as exc:
+        print(f"recforge: step {step} stopped by {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(exc.exit_code) from None
     except RecforgeError as exc:
         report_error(step, exc.message)
         raise SystemExit(2) from None
+    except Exception as exc:
+        outage = tracking_outage(exc)
+        if outage is not None:  # the tracking server went away during the step
+            report_error(step, outage.message)
+            raise SystemExit(2) from None
+        report_error(
+            step, f"internal error: {type(exc).__name__}: {first_line(exc)} (the step's log has the traceback)"
+        )
+        raise
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:500] if lines else ""
+
+
+_OUTAGE_TYPES = ("ConnectionError", "ConnectionRefusedError", "MaxRetryError", "NewConnectionError", "ReadTimeout")
+
+
+def tracking_outage(exc: BaseException) -> TrackingUnavailable | None:
+    """A TrackingUnavailable when `exc` (or what it wraps) is a failed request to an MLflow server; else None."""
+    from components.common.tracking import tracking_uri
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if type(current).__name__ in _OUTAGE_TYPES or "Max retries exceeded" in text or "API request to" in text:
+            uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+            if uri.startswith(("http://", "https://")):
+                return TrackingUnavailable(tracking_uri(), f"lost during the step ({first_line(current)[:200]})")
+        current = current.__cause__ or current.__context__
+    return None

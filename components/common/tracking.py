@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from components.common.errors import RecforgeError
+from components.common.interrupts import parent_gone
 
 TAG_PIPELINE = "recforge.pipeline"
 TAG_STEP = "recforge.step"
@@ -147,7 +148,7 @@ def step_run(
     (`MLFLOW_RUN_ID`), else a new run nested under the pipeline run's parent; `kfp_run_id` defaults to the run the
     step's pod belongs to.
 
-    Marked FAILED, with the error message as a tag, when the block raises.
+    Marked FAILED, with the error message as a tag, when the block raises; KILLED when a signal stopped it.
     """
     from components.common.runinfo import kfp_run_id as pod_run_id
 
@@ -177,7 +178,8 @@ def step_run(
         mlflow.set_tag(TAG_ERROR, str(exc)[:5000] or type(exc).__name__)
         if isinstance(exc, RecforgeError) and not exc.transient:
             mlflow.set_tag(TAG_USER_ERROR, "true")
-        mlflow.end_run(status="FAILED")
+        killed = isinstance(exc, KeyboardInterrupt) or parent_gone()
+        mlflow.end_run(status="KILLED" if killed else "FAILED")
         raise
     else:
         mlflow.end_run(status="FINISHED")
