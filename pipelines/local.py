@@ -140,11 +140,10 @@ def run_local(
         experiment_id = tracking.ensure_experiment(entry.name, uri)
         run_name = f"{entry.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         parent = tracking.start_parent_run(entry.name, args, uri, run_name=run_name)
-        marker = liveness.start_marker(workdir, parent, uri)
-        try:
-            return _run_started(entry, args, workdir, settings, uri, experiment_id, parent, limits, cache, verbose, out)
-        finally:
-            marker.unlink(missing_ok=True)
+        marker = liveness.start_marker(workdir, parent, uri)  # removed once the run's MLflow runs are closed
+        result = _run_started(entry, args, workdir, settings, uri, experiment_id, parent, limits, cache, verbose, out)
+        marker.unlink(missing_ok=True)
+        return result
 
 
 def _writable_workdir(workdir: Path, folders: Sequence[Path]) -> None:
@@ -264,8 +263,10 @@ def _abandon(workdir: Path, parent: str, uri: str, error_dir: Path, name: str, e
             liveness.close_killed(parent, uri, reason)
         else:
             tracking.end_run(parent, "FAILED", uri, error=message)
-    except Exception as store_error:  # the store itself may be what failed
-        message += f" (the MLflow runs could not be closed: {_first_line(store_error)[:200]})"
+    except Exception as store_error:  # the store itself may be what failed: the marker stays for the next run
+        message += f" (the MLflow runs could not be closed: {_first_line(store_error)[:200]}; the next run will)"
+    else:
+        (workdir / liveness.ACTIVE / f"{parent}.json").unlink(missing_ok=True)
     if interrupted:
         raise Interrupted(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT) from None
     raise RecforgeError(message) from None

@@ -47,6 +47,8 @@ def _prepare_sqlite(path: Path, uri: str) -> None:
             import mlflow
 
             mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates and migrates the schema
+    except RecforgeError:
+        raise
     except Timeout:
         raise RecforgeError(
             f"MLflow store {path}: another run held {path.name}.lock for {LOCK_TIMEOUT}s; expected it to finish "
