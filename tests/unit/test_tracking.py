@@ -239,3 +239,28 @@ def test_local_builds_have_no_retries_cluster_builds_do() -> None:
 
     assert retried(LOCAL) == []
     assert retried(CompileSettings()) == ["close-pipeline-run", "data-report", "prepare-dataset"]
+
+
+def test_an_error_that_is_not_ours_reaches_the_cli_as_one_line(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step's unexpected exception is still named, with its step, in one line (it once ended as KFP's
+    'Inner task failed' with ANSI codes, the real error only in the step's stdout)."""
+    from components.common.config import StepConfig
+    from components.common.step import run_step
+    from pipelines.local import _first_line, _step_error
+
+    monkeypatch.setenv("RECFORGE_ERROR_DIR", str(tmp_path / "errors"))
+
+    def broken(*_: StepConfig) -> None:
+        raise ValueError("cannot reshape array of size 7\nsecond line of numpy's message")
+
+    with pytest.raises(ValueError):
+        run_step("demo", "train-thing", [], {}, broken)
+    assert _step_error(tmp_path / "errors") == (
+        "step train-thing: internal error: ValueError: cannot reshape array of size 7 (the step's log has the traceback)"
+    )
+    kfp_error = RuntimeError(
+        "\x1b[91mTask 'train-thing' finished with status \x1b[91mFAILURE\x1b[0m\nInner task failed"
+    )
+    assert _first_line(kfp_error) == "Task 'train-thing' finished with status FAILURE"
