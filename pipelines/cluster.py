@@ -15,6 +15,7 @@ from typing import Any
 from kfp import dsl
 
 from components.common.images import RUNTIME_IMAGE, TRAINING_IMAGE
+from components.common.launch.forwarding import SECRET_NAME_ENV, SECRET_VARIABLES
 from components.common.runinfo import POD_FIELDS
 from pipelines.accelerators import apply
 from pipelines.settings import CompileSettings
@@ -71,6 +72,13 @@ def configure(
         kubernetes.use_config_map_as_env(
             task, settings.mlflow_configmap, {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}, optional=True
         )
+    if settings.credentials_secret and not settings.local:  # credentials by reference, never in the IR
+        from kfp import kubernetes
+
+        kubernetes.use_secret_as_env(
+            task, settings.credentials_secret, {name: name for name in SECRET_VARIABLES}, optional=True
+        )
+        task.set_env_variable(SECRET_NAME_ENV, settings.credentials_secret)  # TrainJobs refer to the same Secret
     if profile.startswith("gpu"):
         apply(task, settings.gpu, settings.training_image, max_gpus=1 if profile == "gpu-1" else None)
     return task

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from components.common.errors import ConfigError
 from components.common.images import RUNTIME_IMAGE, TRAINING_IMAGE
+from components.common.launch.forwarding import CREDENTIALS_SECRET, SECRET_NAME_ENV
 from pipelines.accelerators import GpuSettings
 
 ENV_IMAGE, ENV_TRAINING_IMAGE = "RECFORGE_IMAGE", "RECFORGE_TRAINING_IMAGE"
@@ -27,6 +28,7 @@ class CompileSettings:
     image: str = RUNTIME_IMAGE  # the CPU steps' image
     training_image: str = TRAINING_IMAGE  # the training steps' image (and what multi-node TrainJobs run)
     mlflow_configmap: str = "recforge-mlflow"  # empty: steps get no MLFLOW_TRACKING_URI from a ConfigMap
+    credentials_secret: str = CREDENTIALS_SECRET  # optional Secret of MLflow/HF/AWS credentials; empty: none
     loop_parallelism: int = 4  # ParallelFor iterations at once
     local: bool = False  # built for kfp.local: no schedule-time placeholder (it cannot resolve it)
 
@@ -50,8 +52,9 @@ class CompileSettings:
         local: bool = False,
     ) -> CompileSettings:
         """The CLI's settings: flags first, then RECFORGE_IMAGE / RECFORGE_TRAINING_IMAGE /
-        RECFORGE_MLFLOW_CONFIGMAP / RECFORGE_LOOP_PARALLELISM (default 4; 1 for local runs, where each training
-        process already uses every core and two of them contend for a small machine's cores, measured 10x slower)."""
+        RECFORGE_MLFLOW_CONFIGMAP / RECFORGE_CREDENTIALS_SECRET / RECFORGE_LOOP_PARALLELISM (default 4; 1 for local
+        runs, where each training process already uses every core and two of them contend for a small machine's
+        cores, measured 10x slower)."""
         parallelism = environ.get(ENV_PARALLELISM, "1" if local else "4")
         if not parallelism.strip().isdigit():
             raise ConfigError(ENV_PARALLELISM, f"got {parallelism!r}; expected a count >= 1")
@@ -62,6 +65,7 @@ class CompileSettings:
             if training_image is not None
             else environ.get(ENV_TRAINING_IMAGE, TRAINING_IMAGE),
             mlflow_configmap=environ.get(ENV_CONFIGMAP, "recforge-mlflow"),
+            credentials_secret=environ.get(SECRET_NAME_ENV, CREDENTIALS_SECRET),
             loop_parallelism=int(parallelism),
             local=local,
         )

@@ -8,15 +8,19 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from components.common.errors import ConfigError, RecforgeError
+from components.common.launch.forwarding import SECRET_VARIABLES
 from components.common.launch.nodes import NodeJob, run_on_nodes
 from components.common.launch.trainjob import TrainJobSpec, trainjob_body, trainjob_name, wait
+from pipelines import catalog
 from pipelines.cli import main
+from pipelines.settings import CompileSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,7 +179,7 @@ def test_staging_through_the_workspace_runs_the_real_training(
         assert (torchrun, flag) == ("torchrun", "-m")
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={body['numProcPerNode']}", "-m", module, *args]  # fmt: skip
-        env = {**os.environ, **{e["name"]: e["value"] for e in body["env"]}, "PYTHONPATH": str(ROOT),
+        env = {**os.environ, **{e["name"]: e["value"] for e in body["env"] if "value" in e}, "PYTHONPATH": str(ROOT),
                "OMP_NUM_THREADS": "1"}  # fmt: skip
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         assert done.returncode == 0, "\n".join(line for line in done.stderr.splitlines() if "rank0" in line)[-4000:]
@@ -273,3 +277,61 @@ def test_the_body_is_checked_against_the_pinned_trainer_release() -> None:
         RecforgeError, match=r"^trainjob recforge-sft-0123456789ab: numProcPerNode: Input should be a valid int"
     ):
         validated(typed)
+
+
+SECRET_VALUES = {
+    "AWS_ACCESS_KEY_ID": "AKIA-leak-check-1",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-leak-check-2",
+    "HF_TOKEN": "hf_leak_check_3",
+    "MLFLOW_TRACKING_PASSWORD": "mlflow-password-leak-check-4",
+    "MLFLOW_TRACKING_TOKEN": "mlflow-token-leak-check-5",
+}
+
+
+def test_no_credential_reaches_the_trainjob_body(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials go by secretKeyRef to the step's own Secret; only allow-listed plain variables by value."""
+    for name, value in SECRET_VALUES.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RECFORGE_CREDENTIALS_SECRET", "team-a-credentials")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.recforge:5000")
+    monkeypatch.setenv("RECFORGE_UNRELATED_SETTING", "not-forwarded")
+    monkeypatch.setenv("AWS_PROFILE_SECRETISH", "not-forwarded-either")
+    workspace = tmp_path / "kfp-workspace"
+    workspace.mkdir()
+    bodies: list[dict] = []
+
+    def trainer(spec: TrainJobSpec, report) -> None:
+        bodies.append(trainjob_body(spec))
+        (workspace / "recforge" / spec.name / "out").mkdir(parents=True)
+
+    from components.common.launch.launcher import ENTRY_MODULE
+
+    job = NodeJob("sft", 2, 1, "sft.sft_nodes", "run-1", "wf-1")
+    run_on_nodes(ENTRY_MODULE, job, {}, tmp_path / "out", lambda staged, out: [], "step-run",
+                 namespace="team-a", workspace=workspace, runner=trainer)  # fmt: skip
+    text = json.dumps(bodies[0])
+    for value in [*SECRET_VALUES.values(), "not-forwarded"]:
+        assert value not in text
+    env = bodies[0]["spec"]["trainer"]["env"]
+    by_name = {entry["name"]: entry for entry in env}
+    assert by_name["MLFLOW_TRACKING_URI"] == {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow.recforge:5000"}
+    for name in SECRET_VALUES:
+        ref = {"secretKeyRef": {"name": "team-a-credentials", "key": name, "optional": True}}
+        assert by_name[name] == {"name": name, "valueFrom": ref}
+    assert "RECFORGE_UNRELATED_SETTING" not in by_name and "AWS_PROFILE_SECRETISH" not in by_name
+
+
+def test_compiled_steps_read_credentials_from_the_secret_by_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kfp import compiler
+
+    for name, value in SECRET_VALUES.items():
+        monkeypatch.setenv(name, value)
+    settings = CompileSettings(credentials_secret="team-a-credentials")
+    path = Path(tempfile.mkdtemp()) / "sft.yaml"
+    compiler.Compiler().compile(catalog.get("sft-rec").build(settings), str(path))
+    text = path.read_text()
+    assert not [v for v in SECRET_VALUES.values() if v in text]
+    platform = list(yaml.safe_load_all(text))[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    train = platform["exec-train-sft"]["secretAsEnv"][0]
+    assert train["secretName"] == "team-a-credentials" and train["optional"] is True
+    assert sorted(entry["envVar"] for entry in train["keyToEnv"]) == sorted(SECRET_VARIABLES)

@@ -258,7 +258,8 @@ def test_an_error_that_is_not_ours_reaches_the_cli_as_one_line(
     with pytest.raises(ValueError):
         run_step("demo", "train-thing", [], {}, broken)
     assert _step_error(tmp_path / "errors") == (
-        "step train-thing: internal error: ValueError: cannot reshape array of size 7 (the step's log has the traceback)"
+        "step train-thing: internal error: ValueError: cannot reshape array of size 7 "
+        "(the step's log has the traceback)"
     )
     kfp_error = RuntimeError(
         "\x1b[91mTask 'train-thing' finished with status \x1b[91mFAILURE\x1b[0m\nInner task failed"

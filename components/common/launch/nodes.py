@@ -22,6 +22,7 @@ from components.common import runinfo
 from components.common.errors import ConfigError, RecforgeError
 from components.common.images import TRAINING_IMAGE
 from components.common.launch import trainjob
+from components.common.launch.forwarding import plain_environment, secret_references
 from components.common.launch.ranks import RUN_ID_ENV
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ WORKSPACE = "/kfp-workspace"
 IMAGE_ENV, GPU_TYPE_ENV = "RECFORGE_TRAINER_IMAGE", "RECFORGE_GPU_TYPE"
 PLACEMENT_ENV = ("RECFORGE_NODE_SELECTOR", "RECFORGE_TOLERATIONS")  # JSON, set by `--gpus` with `--nodes` on the step
 LAUNCHER_ENV = "RECFORGE_LAUNCHER_ONLY"  # the step pod only launches the TrainJob and has no GPU (accelerators.py)
-_FORWARDED = ("MLFLOW_", "RECFORGE_", "HF_", "AWS_")  # what the training processes need of the step's environment
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,7 @@ def run_on_nodes(
             shutil.copy2(source, target)
         staged[key] = target
     staged_out = stage / "out"
-    kept = (IMAGE_ENV, GPU_TYPE_ENV, *PLACEMENT_ENV, LAUNCHER_ENV)  # for this pod only
-    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED) and k not in kept}
+    env = plain_environment(os.environ)  # an allow-list; credentials go by reference (forwarding.py)
     if mlflow_run_id:
         env[RUN_ID_ENV] = mlflow_run_id
     gpu_type = os.environ.get(GPU_TYPE_ENV)  # set on the step by `--gpus`: one GPU per process on every node
@@ -102,6 +101,7 @@ def run_on_nodes(
         gpu_type=gpu_type or "nvidia.com/gpu",
         claim=f"{job.kfp_workflow}-kfp-workspace",
         env=env,
+        secret_env=secret_references(os.environ),
         labels={"recforge.io/step": job.step[:63], "recforge.io/kfp-run-id": job.kfp_run_id[:63]},
         node_selector=json.loads(os.environ.get(PLACEMENT_ENV[0]) or "{}"),
         tolerations=json.loads(os.environ.get(PLACEMENT_ENV[1]) or "[]"),

@@ -46,7 +46,8 @@ class TrainJobSpec:
     cpu: str = "8"
     memory: str = "64Gi"
     claim: str = ""  # the pipeline's workspace PVC; the runtime mounts it at /kfp-workspace on every node
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # plain values (an allow-list: forwarding.py)
+    secret_env: Sequence[Mapping[str, Any]] = ()  # EnvVar entries by secretKeyRef, never values
     labels: Mapping[str, str] = field(default_factory=dict)
     node_selector: Mapping[str, str] = field(default_factory=dict)  # where the GPU nodes are
     tolerations: Sequence[Mapping[str, str]] = ()  # Kubernetes tolerations, as dicts
@@ -88,7 +89,8 @@ def trainjob_body(spec: TrainJobSpec) -> dict[str, Any]:
                 "numNodes": spec.nodes,
                 "numProcPerNode": spec.procs_per_node,
                 "resourcesPerNode": resources,
-                "env": [{"name": k, "value": v} for k, v in sorted(spec.env.items())],
+                "env": [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
+                + [dict(entry) for entry in spec.secret_env],
             },
         },
     }
