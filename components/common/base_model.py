@@ -69,7 +69,18 @@ def describe(base_model: str) -> dict:
     elif kind == "preset":
         record.update(source=f"recforge preset {base_model} (random initialisation)", digest=_name_digest(base_model))
     else:
-        record.update(source=f"hub:{base_model}", digest=_name_digest(f"hub:{base_model}"))
+        from components.common.models import hub_reference
+
+        name, revision = hub_reference(base_model)
+        record.update(source=f"hub:{base_model}", digest=_name_digest(f"hub:{base_model}"), revision=revision or "")
+        if revision is None:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "base_model %s names no revision: the hub's main branch may change; pin one as %s@<commit>",
+                name,
+                name,
+            )
     return record
 
 

@@ -18,7 +18,14 @@ from components.common.pretrained import PRETRAINED
 from components.common.pretrained import resolve as resolve_pretrained
 from components.common.tiny import PRESETS, build_model, build_tokenizer
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+(@[\w.\-/]+)?$")  # org/name, optionally @revision
+
+
+def hub_reference(base_model: str) -> tuple[str, str | None]:
+    """`org/name@revision` -> ("org/name", "revision"); without a revision the second is None (the hub's main
+    branch, which can change under a scheduled retraining: pin a commit for reproducible runs)."""
+    name, sep, revision = base_model.partition("@")
+    return name, (revision if sep else None)
 
 
 def model_kind(base_model: str) -> str:
@@ -42,7 +49,7 @@ def model_kind(base_model: str) -> str:
     raise ConfigError(
         "base_model",
         f"{base_model!r} is not a preset ({', '.join([*PRESETS, *PRETRAINED])}), an existing directory or a hub id"
-        " (org/name)",
+        " (org/name, pinned as org/name@revision)",
     )
 
 
@@ -70,13 +77,18 @@ def load_base_model(
 
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     local = kind != "hub"
+    revision = None
     if kind == "pretrained":
         source = str(resolve_pretrained(base_model))
+    elif local:
+        source = str(Path(base_model).expanduser())
     else:
-        source = str(Path(base_model).expanduser()) if local else base_model
+        source, revision = hub_reference(base_model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local or offline)
-        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local or offline, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local or offline, revision=revision)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, local_files_only=local or offline, dtype=dtype, revision=revision
+        )
     except OSError as exc:
         hint = " and HF_HUB_OFFLINE=1 forbids a download" if offline and kind == "hub" else ""
         raise ConfigError("base_model", f"cannot load {base_model!r}{hint}: {str(exc).splitlines()[0]}") from None

@@ -119,7 +119,11 @@ def test_rbac_allows_trainjobs_and_nothing_more() -> None:
     docs = _render("base")
     (role,) = [d for d in docs if d["kind"] == "Role"]
     assert role["rules"] == [
-        {"apiGroups": ["trainer.kubeflow.org"], "resources": ["trainjobs"], "verbs": ["create", "get", "list", "watch"]}
+        {
+            "apiGroups": ["trainer.kubeflow.org"],
+            "resources": ["trainjobs"],
+            "verbs": ["create", "get", "list", "watch", "delete"],
+        }
     ]
     (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "kubeflow"}]

@@ -335,3 +335,57 @@ def test_compiled_steps_read_credentials_from_the_secret_by_reference(monkeypatc
     train = platform["exec-train-sft"]["secretAsEnv"][0]
     assert train["secretName"] == "team-a-credentials" and train["optional"] is True
     assert sorted(entry["envVar"] for entry in train["keyToEnv"]) == sorted(SECRET_VARIABLES)
+
+
+class _TrainJobApi:
+    """The CustomObjectsApi calls a step makes, over an in-memory namespace (no cluster here): 409 on a name
+    taken, 404 on a name missing, deletion finishing after `lag` reads."""
+
+    def __init__(self, existing: dict[str, dict], lag: int = 2) -> None:
+        self.objects, self.lag, self.calls = dict(existing), lag, []
+        self.deleting: dict[str, int] = {}
+
+    def create_namespaced_custom_object(self, group, version, namespace, plural, body) -> dict:
+        from kubernetes.client.exceptions import ApiException
+
+        self.calls.append("create")
+        name = body["metadata"]["name"]
+        if name in self.objects:
+            raise ApiException(status=409, reason="AlreadyExists")
+        self.objects[name] = body
+        return body
+
+    def delete_namespaced_custom_object(self, group, version, namespace, plural, name, propagation_policy) -> None:
+        self.calls.append(f"delete:{propagation_policy}")
+        self.deleting[name] = self.lag
+
+    def get_namespaced_custom_object(self, group, version, namespace, plural, name) -> dict:
+        from kubernetes.client.exceptions import ApiException
+
+        if name in self.deleting:
+            self.deleting[name] -= 1
+            if self.deleting[name] < 0:
+                del self.deleting[name], self.objects[name]
+        if name not in self.objects:
+            raise ApiException(status=404, reason="NotFound")
+        return self.objects[name]
+
+
+def test_a_retried_step_replaces_the_trainjob_its_earlier_attempt_left() -> None:
+    from components.common.launch.trainjob import create_or_replace
+
+    spec = _spec()
+    stale = {"metadata": {"name": spec.name}, "spec": {"trainer": {"numNodes": 1}}}
+    api, lines = _TrainJobApi({spec.name: stale}), []
+    create_or_replace(api, spec, lines.append, poll=0)
+    assert api.calls == ["create", "delete:Foreground", "create"]
+    assert api.objects[spec.name]["spec"]["trainer"]["numNodes"] == spec.nodes  # the new body, not the stale one
+    assert lines == [f"trainjob {spec.name}: left by an earlier attempt of this step; replacing it"]
+
+    fresh = _TrainJobApi({})
+    create_or_replace(fresh, spec, lines.append, poll=0)
+    assert fresh.calls == ["create"]
+
+    stuck = _TrainJobApi({spec.name: stale}, lag=10**6)
+    with pytest.raises(RecforgeError, match=r"earlier attempt's TrainJob was not deleted in 0\.01s"):
+        create_or_replace(stuck, spec, lines.append, timeout=0.01, poll=0)

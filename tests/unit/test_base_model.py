@@ -73,3 +73,30 @@ def test_an_unknown_base_model_writes_no_artifact(tmp_path: Path) -> None:
 
 def test_the_untuned_evaluation_uses_the_sft_default_history() -> None:
     assert SFTConfig().sft_history_len == DEFAULT_HISTORY_LEN
+
+
+def test_hub_ids_take_a_pinned_revision(caplog: pytest.LogCaptureFixture) -> None:
+    from components.common.base_model import describe
+    from components.common.models import hub_reference, model_kind
+
+    assert hub_reference("HuggingFaceTB/SmolLM2-135M-Instruct@a1b2c3d") == (
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "a1b2c3d",
+    )
+    assert hub_reference("org/name") == ("org/name", None)
+    assert model_kind("org/name@v1.0") == "hub"
+    pinned = describe("org/name@0123abcd")
+    assert pinned["revision"] == "0123abcd" and pinned["source"] == "hub:org/name@0123abcd"
+    assert describe("org/name")["digest"] != pinned["digest"]  # another revision is another base model
+    with caplog.at_level("WARNING"):
+        describe("org/name")
+    assert "names no revision" in caplog.text
+
+
+def test_an_offline_pinned_hub_id_fails_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.common.errors import ConfigError
+    from components.common.models import load_base_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"^base_model: cannot load 'org/name@0123abcd' and HF_HUB_OFFLINE=1"):
+        load_base_model("org/name@0123abcd")

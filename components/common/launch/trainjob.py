@@ -223,10 +223,42 @@ def run(spec: TrainJobSpec, report: Callable[[str], None]) -> Mapping[str, Any]:
 
     config.load_incluster_config()
     api = client.CustomObjectsApi()
-    api.create_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL, trainjob_body(spec))
+    create_or_replace(api, spec, report)
     report(f"trainjob {spec.name}: created ({spec.nodes} nodes x {spec.procs_per_node} processes)")
 
     def read_status() -> Mapping[str, Any]:
         return api.get_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL, spec.name).get("status", {})
 
     return wait(spec.name, read_status, report)
+
+
+def create_or_replace(
+    api: Any, spec: TrainJobSpec, report: Callable[[str], None], timeout: float = 300, poll: float = 2.0
+) -> None:
+    """Create the TrainJob; when one of that name exists (a retried step: names are per step and KFP run), delete it
+    and its pods first, since this attempt staged its inputs afresh and the old job's outputs are gone."""
+    from kubernetes.client.exceptions import ApiException
+
+    body = trainjob_body(spec)
+    try:
+        api.create_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL, body)
+        return
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    report(f"trainjob {spec.name}: left by an earlier attempt of this step; replacing it")
+    api.delete_namespaced_custom_object(
+        GROUP, VERSION, spec.namespace, PLURAL, spec.name, propagation_policy="Foreground"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            api.get_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL, spec.name)
+        except ApiException as exc:
+            if exc.status == 404:
+                break
+            raise
+        if time.monotonic() > deadline:
+            raise RecforgeError(f"trainjob {spec.name}: the earlier attempt's TrainJob was not deleted in {timeout}s")
+        time.sleep(poll)
+    api.create_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL, body)
