@@ -30,8 +30,25 @@ PINNED = re.compile(
 WRITABLE_ROOT_OK = {("ClusterTrainingRuntime", "node")}  # torch/triton caches and checkpoints at run time
 
 
-def _render(target: str) -> list[dict[str, Any]]:
-    out = subprocess.run([str(KUBECTL), "kustomize", str(MANIFESTS / target)], capture_output=True, text=True)
+_COPIES: dict[str, Path] = {}
+
+
+def _with_dev_secrets() -> Path:
+    """A copy of manifests/ whose dev overlay has its Secret files, written by its own make-secrets.sh."""
+    if "dev" not in _COPIES:
+        import shutil
+        import tempfile
+
+        copy_root = Path(tempfile.mkdtemp(prefix="recforge-manifests-")) / "manifests"
+        shutil.copytree(MANIFESTS, copy_root, ignore=shutil.ignore_patterns("*.env"))
+        subprocess.run(["sh", str(copy_root / "overlays/dev/make-secrets.sh")], check=True, capture_output=True)
+        _COPIES["dev"] = copy_root
+    return _COPIES["dev"]
+
+
+def _render(target: str, root: Path | None = None) -> list[dict[str, Any]]:
+    root = root or (_with_dev_secrets() if target == "overlays/dev" else MANIFESTS)
+    out = subprocess.run([str(KUBECTL), "kustomize", str(root / target)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
@@ -245,3 +262,67 @@ def test_the_policy_fails_on_a_violation(mutate, message: str) -> None:
     pod = next(d for d in docs if d["kind"] == "StatefulSet")["spec"]["template"]["spec"]
     mutate(pod["containers"][0], pod)
     assert any(message in line for line in violations(docs)), violations(docs)
+
+
+def test_the_dev_overlay_generates_its_credentials_and_commits_none(tmp_path: Path) -> None:
+    """The dev Secrets come from make-secrets.sh (random, git-ignored); a second installation gets other values,
+    a second run of the script keeps the first values (PostgreSQL was initialised with them)."""
+    import base64
+    import shutil
+
+    def passwords(root: Path) -> tuple[str, str]:
+        secrets = {d["metadata"]["name"]: d for d in _render("overlays/dev", root) if d["kind"] == "Secret"}
+        db = {k: base64.b64decode(v).decode() for k, v in secrets["recforge-mlflow-db"]["data"].items()}
+        s3 = {k: base64.b64decode(v).decode() for k, v in secrets["recforge-mlflow-s3"]["data"].items()}
+        assert db["backend-store-uri"] == f"postgresql://mlflow:{db['password']}@recforge-postgres:5432/mlflow"
+        return db["password"], s3["secret-key"]
+
+    roots = []
+    for name in ("one", "two"):
+        root = tmp_path / name / "manifests"
+        shutil.copytree(MANIFESTS, root, ignore=shutil.ignore_patterns("*.env"))
+        subprocess.run(["sh", str(root / "overlays/dev/make-secrets.sh")], check=True, capture_output=True)
+        roots.append(root)
+    first, second = passwords(roots[0]), passwords(roots[1])
+    assert len(first[0]) == 48 and first[0] != second[0] and first[1] != second[1]
+    subprocess.run(["sh", str(roots[0] / "overlays/dev/make-secrets.sh")], check=True, capture_output=True)
+    assert passwords(roots[0]) == first
+    assert oct((roots[0] / "overlays/dev/db.env").stat().st_mode & 0o777) == "0o600"
+    tracked = subprocess.run(["git", "ls-files", "manifests"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert not [line for line in tracked.splitlines() if line.endswith(".env")]
+    assert "recforge-dev-only" not in "".join((ROOT / p).read_text() for p in tracked.splitlines())
+
+
+def test_recforge_images_can_be_deployed_by_digest(tmp_path: Path) -> None:
+    """recforge's own images are referenced by release tag in manifests/ (third-party ones by digest); an
+    `images:` entry of the operator's overlay pins them by digest everywhere."""
+    digest = "sha256:" + "b" * 64
+    overlay = tmp_path / "pinned"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [os.path.relpath(MANIFESTS / "overlays/gpu", overlay)],
+                "images": [
+                    {
+                        "name": "ghcr.io/recforge/recforge-mlflow",
+                        "newName": "registry.example/mlflow",
+                        "digest": digest,
+                    },
+                    {
+                        "name": "ghcr.io/recforge/recforge-training",
+                        "newName": "registry.example/train",
+                        "digest": digest,
+                    },
+                ],
+            }
+        )
+    )
+    images = [
+        c["image"]
+        for d in _render("pinned", tmp_path)
+        for _, pod in _pods(d)
+        for c in pod.get("containers", []) + pod.get("initContainers", [])
+    ]
+    assert images and all("@sha256:" in image for image in images), images
+    assert not [image for image in images if image.startswith("ghcr.io/recforge/")]
