@@ -78,6 +78,10 @@ def _host_arguments(parser: argparse.ArgumentParser) -> None:
         help="KFP API endpoint (default $KF_PIPELINES_ENDPOINT)",
     )
     parser.add_argument("--namespace", default="kubeflow", help="Kubernetes namespace of the runs (default kubeflow)")
+    parser.add_argument(
+        "--token-file",
+        help="file holding the KFP API's bearer token (default $KF_PIPELINES_TOKEN_FILE, else $KF_PIPELINES_TOKEN)",
+    )
 
 
 def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -151,12 +155,12 @@ def _remote(args: argparse.Namespace) -> None:
     arguments = parse_overrides(entry, args.sets)
     with tempfile.TemporaryDirectory() as tmp:
         package = _compile(args.name, str(Path(tmp) / f"{args.name}.yaml"), _settings(args))
-        client = remote.connect(args.host, args.namespace)
+        client = remote.connect(args.host, args.namespace, args.token_file)
         common = (client, args.host, args.name, package, arguments, args.experiment, args.namespace, entry.description)
         if args.command == "submit":
             run, uploaded = remote.submit(*common)
             print(f"submitted {args.name} (version {uploaded.version_name}) as run {run.run_id}")
-            print(f"  {args.host}/#/runs/details/{run.run_id}")
+            print(f"  {remote.redact(args.host)}/#/runs/details/{run.run_id}")
         else:
             recurring, uploaded = remote.schedule(*common, args.cron)
             cron = remote.check_cron(args.cron)
@@ -171,7 +175,7 @@ def _runs(args: argparse.Namespace) -> None:
         raise RecforgeError("runs: no --host and no KF_PIPELINES_ENDPOINT; expected the KFP API endpoint")
     if args.limit < 1:
         raise RecforgeError(f"runs: --limit {args.limit}; expected a count >= 1")
-    client = remote.connect(args.host, args.namespace)
+    client = remote.connect(args.host, args.namespace, args.token_file)
     rows = remote.list_runs(
         client, args.host, args.namespace, args.limit, os.environ.get("MLFLOW_TRACKING_URI"), args.mlflow_ui
     )

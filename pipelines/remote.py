@@ -13,6 +13,7 @@ import hashlib
 import re
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,17 +53,83 @@ def check_cron(cron: str) -> str:
 
 def check_host(host: str) -> str:
     if not re.match(r"^https?://[^\s/]+", host):
-        raise ConfigError("--host", f"got {host!r}; expected the KFP API endpoint as http(s)://host[:port][/path]")
+        raise ConfigError(
+            "--host", f"got {redact(host)!r}; expected the KFP API endpoint as http(s)://host[:port][/path]"
+        )
     return host.rstrip("/")
 
 
-def connect(host: str, namespace: str) -> Any:
-    """A `kfp.Client` for `host` and `namespace` (its auth from the environment, as KFP's own client reads it)."""
+TOKEN_ENV, TOKEN_FILE_ENV = "KF_PIPELINES_TOKEN", "KF_PIPELINES_TOKEN_FILE"
+AUTH_HINT = f"expected a valid bearer token (--token-file FILE, {TOKEN_ENV} or {TOKEN_FILE_ENV})"
+
+
+def redact(host: str) -> str:
+    """`host` as it may be shown: a password in its user part replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(host)
+    if parts.password is None:
+        return host
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def auth(token_file: str | None, environ: Mapping[str, str]) -> tuple[dict[str, Any], str | None]:
+    """`kfp.Client` keyword arguments for the bearer token, and the token: a file (`--token-file`, else
+    $KF_PIPELINES_TOKEN_FILE; KFP's client reads it again on every refresh, as projected service-account tokens
+    need), else $KF_PIPELINES_TOKEN; neither: no token."""
+    path = token_file or environ.get(TOKEN_FILE_ENV)
+    if path:
+        if not Path(path).is_file():
+            raise ConfigError("--token-file", f"{path} is not a file; expected one holding a bearer token")
+        from kfp.client import ServiceAccountTokenVolumeCredentials
+
+        token = Path(path).read_text(encoding="utf-8").strip()
+        return {"credentials": ServiceAccountTokenVolumeCredentials(path=path)}, token
+    token = environ.get(TOKEN_ENV)
+    return ({"existing_token": token}, token) if token else ({}, None)
+
+
+def check_access(host: str, token: str | None, timeout: float = 10.0) -> None:
+    """One GET of the API's health endpoint with the token: 401/403 and unreachable servers become one line each
+    (kfp.Client would retry its own health check five times, print each traceback, then report a timeout)."""
+    import base64
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(host)
+    bare = urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
+    request = urllib.request.Request(f"{bare}/apis/v2beta1/healthz")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    elif parts.username:  # user:password in the URL: HTTP basic authentication
+        pair = f"{parts.username}:{parts.password or ''}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise RecforgeError(f"connect: {redact(host)} answered {exc.code} {exc.reason}; {AUTH_HINT}") from None
+        return  # another answer: the server is there; the API calls report what is wrong
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise RecforgeError(f"connect: cannot reach {redact(host)} ({reason}); expected a KFP API server") from None
+
+
+def connect(host: str, namespace: str, token_file: str | None = None, environ: Mapping[str, str] | None = None) -> Any:
+    """A `kfp.Client` for `host` and `namespace`, authenticated with a bearer token when one is given."""
+    import os
+
     import kfp
 
+    host = check_host(host)
+    kwargs, token = auth(token_file, os.environ if environ is None else environ)
+    check_access(host, token)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        return _call("connect", host, kfp.Client, check_host(host), namespace=namespace)
+        return _call("connect", host, kfp.Client, host, namespace=namespace, **kwargs)
 
 
 def _call(what: str, host: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -70,13 +137,15 @@ def _call(what: str, host: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     from kfp_server_api.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
+    shown = redact(host)
     try:
         return fn(*args, **kwargs)
     except ApiException as exc:
         body = (exc.body or b"").decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body or "")
-        raise RecforgeError(f"{what}: {host} answered {exc.status} {exc.reason}: {body.strip()[:300]}") from None
+        hint = f"; {AUTH_HINT}" if exc.status in (401, 403) else ""
+        raise RecforgeError(f"{what}: {shown} answered {exc.status} {exc.reason}: {body.strip()[:300]}{hint}") from None
     except (OSError, HTTPError) as exc:  # refused connections end as urllib3's MaxRetryError
-        raise RecforgeError(f"{what}: cannot reach {host} ({type(exc).__name__}); expected a KFP API server") from None
+        raise RecforgeError(f"{what}: cannot reach {shown} ({type(exc).__name__}); expected a KFP API server") from None
 
 
 def upload(client: Any, host: str, name: str, package: Path, description: str) -> Uploaded:

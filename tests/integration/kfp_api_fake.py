@@ -94,7 +94,8 @@ def _predicate(query: dict[str, list[str]]) -> tuple[str, str] | None:
 class FakeKFP:
     """The server's state and its requests log; `url` once started."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token  # when set, every request must carry `Authorization: Bearer <token>` (else 401)
         self.pipelines: dict[str, dict] = {}
         self.versions: dict[str, list[dict]] = {}
         self.packages: dict[str, dict] = {}  # version id -> the uploaded pipeline spec
@@ -193,6 +194,10 @@ class FakeKFP:
         class Handler(BaseHTTPRequestHandler):
             def _serve(self, method: str) -> None:
                 url = urlparse(self.path)
+                if fake.token and self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    fake.requests.append((method, url.path, "<unauthorized>"))
+                    self._answer(401, {"error": "Unauthorized", "code": 16})
+                    return
                 if not url.path.startswith(PREFIX):
                     self._answer(404, {"error": "not the v2beta1 API"})
                     return
