@@ -29,6 +29,22 @@ os.environ.pop("RECFORGE_PARENT_RUN_ID", None)
 os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
+# rec-alignment with reduced settings: the pipeline test and the PostgreSQL test run it
+REC_ALIGNMENT_REDUCED = {
+    "losses": ["dpo", "alpha_dpo"],
+    "sasrec_epochs": 4,
+    "sasrec_eval_every": 2,
+    "sft_max_examples": 64,
+    "sft_epochs": 1.0,
+    "sft_vocab_size": 1024,
+    "pref_pairs": 24,
+    "pref_eval_pairs": 8,
+    "align_batch_size": 4,
+    "eval_users": 20,
+    "eval_max_new_tokens": 8,
+}
+
+
 TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "RECFORGE_PARENT_RUN_ID")
 
 

@@ -274,7 +274,7 @@ def test_the_dev_overlay_generates_its_credentials_and_commits_none(tmp_path: Pa
         secrets = {d["metadata"]["name"]: d for d in _render("overlays/dev", root) if d["kind"] == "Secret"}
         db = {k: base64.b64decode(v).decode() for k, v in secrets["recforge-mlflow-db"]["data"].items()}
         s3 = {k: base64.b64decode(v).decode() for k, v in secrets["recforge-mlflow-s3"]["data"].items()}
-        assert db["backend-store-uri"] == f"postgresql://mlflow:{db['password']}@recforge-postgres:5432/mlflow"
+        assert db["backend-store-uri"] == f"postgresql+psycopg2://mlflow:{db['password']}@recforge-postgres:5432/mlflow"
         return db["password"], s3["secret-key"]
 
     roots = []

@@ -7,25 +7,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from conftest import REC_ALIGNMENT_REDUCED
 
 from components.common.tracking import default_tracking_uri
 from pipelines import catalog
 from pipelines.cli import main
 from pipelines.local import run_local
 
-REDUCED = {
-    "losses": ["dpo", "alpha_dpo"],
-    "sasrec_epochs": 4,
-    "sasrec_eval_every": 2,
-    "sft_max_examples": 64,
-    "sft_epochs": 1.0,
-    "sft_vocab_size": 1024,
-    "pref_pairs": 24,
-    "pref_eval_pairs": 8,
-    "align_batch_size": 4,
-    "eval_users": 20,
-    "eval_max_new_tokens": 8,
-}
+REDUCED = REC_ALIGNMENT_REDUCED
 
 
 @pytest.fixture(scope="module")

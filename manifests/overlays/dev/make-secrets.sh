@@ -8,7 +8,7 @@ umask 077
 random() { python3 -c 'import secrets; print(secrets.token_hex(24))'; }
 if [ ! -f "$here/db.env" ]; then
   password=$(random)
-  printf 'password=%s\nbackend-store-uri=postgresql://mlflow:%s@recforge-postgres:5432/mlflow\n' \
+  printf 'password=%s\nbackend-store-uri=postgresql+psycopg2://mlflow:%s@recforge-postgres:5432/mlflow\n' \
     "$password" "$password" > "$here/db.env"
   echo "wrote $here/db.env"
 fi
