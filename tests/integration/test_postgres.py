@@ -20,6 +20,8 @@ from pipelines import catalog
 from pipelines.local import run_local
 
 WRITERS, METRICS = 8, 500
+FAN_OUT = {**REC_ALIGNMENT_REDUCED, "eval_users": 8, "sasrec_epochs": 2, "sft_max_examples": 32, "pref_pairs": 12,
+           "pref_eval_pairs": 4}  # fmt: skip  # two losses still fan out; the pipeline test covers the learning
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,7 @@ def test_the_rec_alignment_fan_out_tracks_into_postgres(
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     began = time.perf_counter()
-    result = run_local(catalog.get("rec-alignment"), REC_ALIGNMENT_REDUCED, tmp_path / "runs")
+    result = run_local(catalog.get("rec-alignment"), FAN_OUT, tmp_path / "runs")
     seconds = time.perf_counter() - began
     client = mlflow.MlflowClient(server)
     experiment = client.get_experiment_by_name("rec-alignment")

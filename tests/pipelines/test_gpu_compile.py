@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.common.launch.forwarding import SECRET_VARIABLES
 from pipelines import catalog
 from pipelines.cli import main
 
@@ -20,11 +21,15 @@ MLFLOW_ENV = [{"configMapName": "recforge-mlflow",
                "configMapNameParameter": {"runtimeValue": {"constant": "recforge-mlflow"}},
                "keyToEnv": [{"configMapKey": "MLFLOW_TRACKING_URI", "envVar": "MLFLOW_TRACKING_URI"}],
                "optional": True}]  # fmt: skip
+CREDENTIALS_ENV = [{"secretName": "recforge-credentials",
+                    "secretNameParameter": {"runtimeValue": {"constant": "recforge-credentials"}},
+                    "keyToEnv": [{"secretKey": name, "envVar": name} for name in SECRET_VARIABLES],
+                    "optional": True}]  # fmt: skip
 
 
 def _compile(name: str, target: Path, *flags: str) -> tuple[dict, dict]:
-    """Executors, and the Kubernetes settings of those that have more than the MLflow ConfigMap and the run labels
-    every step gets."""
+    """Executors, and the Kubernetes settings of those that have more than the MLflow ConfigMap, the credentials
+    Secret and the run labels every step gets."""
     assert main(["compile", name, "-o", str(target), *flags]) == 0
     docs = list(yaml.safe_load_all(target.read_text()))
     executors = docs[0]["deploymentSpec"]["executors"]
@@ -32,6 +37,7 @@ def _compile(name: str, target: Path, *flags: str) -> tuple[dict, dict]:
     assert set(platform) == set(executors)
     for spec in platform.values():
         assert spec.pop("configMapAsEnv") == MLFLOW_ENV
+        assert spec.pop("secretAsEnv") == CREDENTIALS_ENV
         assert {f["name"] for f in spec.pop("fieldPathAsEnv")} == {"KFP_RUN_ID", "KFP_WORKFLOW_NAME"}
     return executors, {name: spec for name, spec in platform.items() if spec}
 
