@@ -1,10 +1,12 @@
 """Running a pipeline on this machine with KFP's own local runner (`SubprocessRunner(use_venv=False)`).
 
 The workdir holds everything a local run makes: `mlflow.db` and `mlartifacts/` (the embedded MLflow store,
-unless MLFLOW_TRACKING_URI points elsewhere), `pipeline-root/` (KFP's artifacts, one folder per run),
-`kfp-cache/` (kfp.local's task cache: a step whose inputs, command and image match an earlier successful run
-reuses that run's outputs), `workspace/` (KFP's workspace, removed by KFP after the run) and `errors/` (step
-messages for the CLI). A reused step runs no MLflow run of its own: the parent run records, per reused task, the
+unless MLFLOW_TRACKING_URI points elsewhere; created once, under a file lock), `pipeline-root/<parent run>/`
+(KFP's artifacts, one folder per run, removed when the run fails or is interrupted), `kfp-cache/` (kfp.local's
+task cache: a step whose inputs, command and image match an earlier successful run reuses that run's outputs),
+`workspace/<parent run>/` (KFP's scratch space, removed after the run), `errors/` (step messages for the CLI) and
+`active/<parent run>.json` while the run lives (pipelines/liveness.py: what the next run cleans up after a run
+that was killed). A reused step runs no MLflow run of its own: the parent run records, per reused task, the
 MLflow run that made its outputs (`recforge.reused.<task>`), read from the outputs' metadata.
 """
 
