@@ -1,0 +1,108 @@
+"""RPP (Mao et al., TOIS 2025): reading rankings out of free-text answers, NDCG from a parsed order, the
+textbook TD update of the agents, and learning in a synthetic environment whose reward favours known actions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from components.personalize_prompt.parse import parse_order, rank_of
+from components.recsys.metrics import ndcg_at_k
+
+TITLES = ["Toy Story", "Heat", "Casino", "Fargo", "Alien", "Brazil", "Clue", "Dune", "Jaws", "Rocky"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "order", "named"),
+    [
+        ("3\n1\n7\n0\n2\n4\n5\n6\n8\n9", (3, 1, 7, 0, 2, 4, 5, 6, 8, 9), 10),  # well formed, one per line
+        ("1. 4\n2. 9\n3. 0", (4, 9, 0, 1, 2, 3, 5, 6, 7, 8), 3),  # a numbered list, cut short
+        ("7, 7, 2, 7, 2", (7, 2, 0, 1, 3, 4, 5, 6, 8, 9), 2),  # repeats keep the first mention
+        ("12, 5, 99, 3", (5, 3, 0, 1, 2, 4, 6, 7, 8, 9), 2),  # out of range ignored
+        ("I think the user would enjoy these movies!", tuple(range(10)), 0),  # garbage: candidate order
+        ("", tuple(range(10)), 0),
+    ],
+)
+def test_the_parser_on_well_formed_partial_repeated_and_garbage_answers(answer: str, order: tuple, named: int) -> None:
+    parsed = parse_order(answer, 10)
+    assert parsed.order == order and parsed.named == named
+    assert parsed.failed == (named == 0)
+    assert sorted(parsed.order) == list(range(10))
+
+
+def test_titles_and_echoed_candidate_numbers() -> None:
+    answer = "1. Fargo (1996)\n2. Heat\n3. toy story"
+    assert parse_order(answer, 10, TITLES).order[:3] == (3, 1, 0)  # 1996 is out of range; titles are matched
+    echoed = "3. Fargo\n1. Heat"  # the candidates' own numbers, as the prompt showed them
+    assert parse_order(echoed, 10).order[:2] == (3, 1)
+    assert parse_order(echoed, 10, TITLES).order[:2] == (3, 1)
+
+
+def test_ndcg_from_a_parsed_order_by_hand() -> None:
+    parsed = parse_order("4\n9\n2", 10)  # the true item, candidate 2, comes third
+    rank = rank_of(parsed.order, 2)
+    assert rank == 3
+    assert ndcg_at_k([rank], 10) == pytest.approx(1 / math.log2(4))  # 0.5
+    assert ndcg_at_k([rank], 1) == 0.0
+    assert ndcg_at_k([rank_of(parse_order("nothing", 10).order, 9)], 10) == pytest.approx(1 / math.log2(11))
+
+
+def test_the_td_update_against_a_hand_computation() -> None:
+    import torch
+
+    from components.personalize_prompt.agents import td_losses
+
+    value = torch.tensor([0.5, 0.2], requires_grad=True)
+    log_prob = torch.log(torch.tensor([0.25, 0.5])).requires_grad_()
+    losses = td_losses(
+        log_prob, torch.tensor([1.0, 0.5]), value, torch.tensor([0.8, 0.9]), torch.tensor([0.3, 1.0]),
+        torch.tensor([0.0, 1.0]), gamma=0.95, entropy_weight=0.1,
+    )  # fmt: skip
+    # row 0: r + gamma V(s') - V(s) = 0.3 + 0.76 - 0.5 = 0.56; row 1 is terminal: 1.0 - 0.2 = 0.8
+    assert losses.delta.tolist() == pytest.approx([0.56, 0.8])
+    assert losses.critic.item() == pytest.approx((0.56**2 + 0.8**2) / 2)
+    actor = -(math.log(0.25) * 0.56 + math.log(0.5) * 0.8) / 2 - 0.1 * 0.75
+    assert losses.actor.item() == pytest.approx(actor)
+    (losses.actor + losses.critic).backward()
+    assert value.grad.tolist() == pytest.approx([-0.56, -0.8])  # d(delta^2)/dV(s) / batch: V(s) moves to the target
+    assert log_prob.grad.tolist() == pytest.approx([-0.28, -0.4])  # the TD error itself is not differentiated
+
+
+def test_the_agents_learn_the_actions_a_synthetic_reward_favours() -> None:
+    """A bandit with RPP's four action sets: the reward is the share of agents that chose their favoured action
+    (role 3, history 2, reasoning 5, format 1) plus noise. Each agent must end up preferring its own."""
+    import torch
+
+    from components.personalize_prompt.agents import AgentSettings, PromptAgents
+
+    sizes = {"role": 5, "history": 3, "reasoning": 7, "format": 5}
+    favoured = {"role": 3, "history": 2, "reasoning": 5, "format": 1}
+    agents = PromptAgents(sizes, state_dim=8, settings=AgentSettings(actor_lr=3e-2, critic_lr=3e-2), seed=1)
+    noise = torch.Generator().manual_seed(2)
+    states = torch.randn(32, 8, generator=torch.Generator().manual_seed(3))  # 32 users
+    for _ in range(150):
+        step = agents.act(states)
+        hits = sum((step.actions[name] == favoured[name]).float() for name in sizes) / len(sizes)  # (32,)
+        reward = hits + 0.1 * torch.randn(32, generator=noise)
+        agents.update(step, states, reward, done=True)
+    learned = agents.probabilities(states)
+    for name, best in favoured.items():
+        assert max(range(sizes[name]), key=lambda a: learned[name][a]) == best
+        assert learned[name][best] > 0.6, (name, learned[name])
+    greedy = agents.act(states, greedy=True)
+    assert all(bool((greedy.actions[name] == favoured[name]).all()) for name in sizes)
+
+
+def test_agents_are_deterministic_for_a_seed() -> None:
+    import torch
+
+    from components.personalize_prompt.agents import PromptAgents
+
+    sizes = {"role": 5, "history": 3}
+    states = torch.ones(4, 6)
+    first, second = PromptAgents(sizes, 6, seed=7), PromptAgents(sizes, 6, seed=7)
+    a, b = first.act(states), second.act(states)
+    assert all(torch.equal(a.actions[n], b.actions[n]) for n in sizes)
+    assert first.probabilities(states) == second.probabilities(states)
+    assert PromptAgents(sizes, 6, seed=8).probabilities(states) != first.probabilities(states)
