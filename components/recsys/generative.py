@@ -63,8 +63,10 @@ def generate_answers(
     max_new_tokens: int = 32,
     batch_size: int = 16,
     before_batch: Callable[[np.ndarray], None] | None = None,
+    first_line: bool = True,
 ) -> list[str]:
-    """Greedy answers (the text before the end-of-sequence token or a newline), in the order of `prompts`.
+    """Greedy answers (the text before the end-of-sequence token, and before the first newline when `first_line`),
+    in the order of `prompts`.
 
     Prompts are batched in order of length (little left padding); `before_batch(indices)` runs before each batch's
     generation with the indices of its prompts (iLoRA sets its gate there)."""
@@ -92,7 +94,7 @@ def generate_answers(
                 )
             new = out[:, batch["input_ids"].shape[1] :]
             for user, row in zip(users, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
-                answers[user] = row.split("\n")[0].strip()
+                answers[user] = (row.split("\n")[0] if first_line else row).strip()
     finally:
         tokenizer.padding_side = side
     return answers

@@ -106,3 +106,93 @@ def test_agents_are_deterministic_for_a_seed() -> None:
     assert all(torch.equal(a.actions[n], b.actions[n]) for n in sizes)
     assert first.probabilities(states) == second.probabilities(states)
     assert PromptAgents(sizes, 6, seed=8).probabilities(states) != first.probabilities(states)
+
+
+@pytest.fixture(scope="module")
+def movielens(tmp_path_factory: pytest.TempPathFactory):
+    from components.common.prepared import Prepared
+    from components.prepare_data.config import PrepareConfig
+    from components.prepare_data.core import prepare
+
+    root = tmp_path_factory.mktemp("rpp")
+    prepare(PrepareConfig(), root / "data")
+    return Prepared(root / "data")
+
+
+def test_candidate_lists_are_seeded_per_user_and_hold_the_target(movielens) -> None:
+    import numpy as np
+
+    from components.personalize_prompt.environment import candidate_lists
+
+    split = movielens.split("test")
+    rows = np.arange(10)
+    items, position = candidate_lists(split, rows, seed=3)
+    assert items.shape == (10, 10) and (items[np.arange(10), position] == split.targets[rows]).all()
+    assert all(len(set(row)) == 10 for row in items.tolist())
+    again, _ = candidate_lists(split, rows[5:], seed=3)  # the same users in another batch
+    assert (again == items[5:]).all()
+    other, other_position = candidate_lists(split, rows, seed=4)
+    assert (np.sort(other, 1) == np.sort(items, 1)).all() and not (other_position == position).all()
+    assert len(set(position.tolist())) > 3  # the held-out item is not always in one place
+
+
+def test_candidate_lists_need_nine_negatives(tmp_path) -> None:
+    import numpy as np
+
+    from components.common.errors import DataError
+    from components.common.prepared import Prepared
+    from components.personalize_prompt.environment import candidate_lists
+    from components.prepare_data.config import PrepareConfig
+    from components.prepare_data.core import prepare
+
+    prepare(PrepareConfig(num_negatives=5), tmp_path / "data")
+    with pytest.raises(DataError, match=r"has 5 negatives; expected 9 \(prepare with num_negatives >= 9\)"):
+        candidate_lists(Prepared(tmp_path / "data").split("test"), np.arange(2), seed=0)
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> tuple:
+    from components.common import pretrained
+    from components.common.models import load_base_model
+
+    assert pretrained.cached("smollm2-135m") is not None, "run `recforge models prepare smollm2-135m` first"
+    model, tokenizer = load_base_model("smollm2-135m")
+    return model.eval(), tokenizer
+
+
+def _rollout(movielens, smollm2, mode: str, users: int, rounds: int, seed: int):
+    import numpy as np
+
+    from components.personalize_prompt.actions import DOMAINS, action_sets
+    from components.personalize_prompt.agents import PromptAgents, action_names
+    from components.personalize_prompt.environment import Ranker
+    from components.personalize_prompt.rollout import StateEncoder, build_batch, run_rounds
+
+    model, tokenizer = smollm2
+    split = movielens.split("test")
+    rows = np.arange(users)
+    vectors = np.random.default_rng(0).normal(size=(users, 16)).astype(np.float32)  # stand-in user embeddings
+    batch = build_batch(movielens.titles, split, rows, vectors, seed=seed)
+    domain = DOMAINS["movielens-latest-small"]
+    sets = action_sets(domain)
+    items = np.random.default_rng(1).normal(size=(movielens.n_items, 8)).astype(np.float32)
+    encoder = StateEncoder(16, model.config.hidden_size, items, seed=seed)
+    agents = PromptAgents(action_names(sets), encoder.dim, seed=seed)
+    ranker = Ranker(model, tokenizer, mode, max_new_tokens=40, batch_users=4)
+    return run_rounds(agents, encoder, ranker, sets, domain, batch, rounds, train=True), batch
+
+
+def test_rounds_with_the_pretrained_ranker_are_deterministic_for_a_seed(movielens, smollm2) -> None:
+    first, _ = _rollout(movielens, smollm2, "likelihood", users=4, rounds=2, seed=5)
+    second, _ = _rollout(movielens, smollm2, "likelihood", users=4, rounds=2, seed=5)
+    assert (first.ndcg == second.ndcg).all() and first.actions == second.actions
+    assert first.ndcg.shape == (4,) and ((first.ndcg > 0) & (first.ndcg <= 1)).all()  # all 10 are ranked
+    assert not first.failed.any()  # likelihood ranking always yields an order
+    assert sorted(first.orders[0].tolist()) == list(range(10))
+    assert {len(v) for v in first.actions.values()} == {8}  # 4 users x 2 rounds per pattern
+
+
+def test_generated_answers_are_parsed_and_failures_counted(movielens, smollm2) -> None:
+    outcome, _ = _rollout(movielens, smollm2, "generate", users=2, rounds=1, seed=5)
+    assert outcome.orders.shape == (2, 10) and all(sorted(o) == list(range(10)) for o in outcome.orders.tolist())
+    assert outcome.failed.dtype == bool
