@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 PATTERNS = ("role", "history", "reasoning", "format")
+MODES = ("likelihood", "generate")  # how the frozen LLM ranks (components/personalize_prompt/environment.py)
 HISTORY_STEPS = (0, 1, 2)  # titles added to the history length per round
 HISTORY_START = 1  # the reference's ini_len for ML-1M and LastFM
 

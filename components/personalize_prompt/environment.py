@@ -20,11 +20,11 @@ import torch
 
 from components.common.errors import ConfigError, DataError
 from components.common.prepared import SplitArrays
+from components.personalize_prompt.actions import MODES
 from components.personalize_prompt.parse import parse_order
 from components.recsys.metrics import ndcg_at_k
 
 N_CANDIDATES = 10
-MODES = ("likelihood", "generate")
 
 
 def candidate_lists(split: SplitArrays, rows: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

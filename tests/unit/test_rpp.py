@@ -196,3 +196,21 @@ def test_generated_answers_are_parsed_and_failures_counted(movielens, smollm2) -
     outcome, _ = _rollout(movielens, smollm2, "generate", users=2, rounds=1, seed=5)
     assert outcome.orders.shape == (2, 10) and all(sorted(o) == list(range(10)) for o in outcome.orders.tolist())
     assert outcome.failed.dtype == bool
+
+
+def test_evaluation_helpers_by_hand() -> None:
+    import numpy as np
+
+    from components.personalize_prompt.evaluation import method_metrics, paired_interval, random_order_ndcg
+
+    orders = np.array([list(range(10)), [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]])
+    found = method_metrics(orders, np.array([0, 5]), np.array([False, True]))
+    # user 0: rank 1 (NDCG 1); user 1: candidate 5 is 5th (NDCG@5 = 1/log2 6, NDCG@1 = 0)
+    assert found["ndcg_1"] == pytest.approx(0.5)
+    assert found["ndcg_5"] == pytest.approx((1 + 1 / math.log2(6)) / 2)
+    assert found["parse_failure_rate"] == 0.5
+    assert random_order_ndcg() == pytest.approx(sum(1 / math.log2(r + 1) for r in range(1, 11)) / 10)  # 0.4544
+    same = paired_interval(np.ones(50), np.ones(50), seed=0)
+    assert same == {"mean": 0.0, "low": 0.0, "high": 0.0}
+    better = paired_interval(np.full(40, 0.6), np.r_[np.full(20, 0.5), np.full(20, 0.3)], seed=0)
+    assert better["mean"] == pytest.approx(0.2) and 0.1 < better["low"] < 0.2 < better["high"] < 0.3
