@@ -130,6 +130,14 @@ class PromptAgents:
             errors[name] = float(losses.delta.mean())
         return errors
 
+    def state_dict(self) -> dict[str, dict]:
+        """Every agent's network weights (the optimisers' moments are not kept: evaluation only acts)."""
+        return {name: net.state_dict() for name, net in self.nets.items()}
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        for name, net in self.nets.items():
+            net.load_state_dict(state[name])
+
     def probabilities(self, state: torch.Tensor) -> dict[str, list[float]]:
         """Each agent's mean action distribution over the rows of `state` (for the report)."""
         with torch.no_grad():

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,23 +89,30 @@ def _batches(rows: np.ndarray, size: int) -> list[np.ndarray]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-def personalize(
-    config: RPPConfig,
-    dataset_dir: str | Path,
-    sasrec_dir: str | Path,
-    base_model: str,
-    out_dir: str | Path,
-    on_epoch: Callable[[int, float], None] | None = None,
-) -> dict:
-    """Train the agents and evaluate every method; returns (and writes to out_dir/results.json) the results."""
-    from components.common.atomic import atomic_dir
+AGENTS_FILE, INFO_FILE = "agents.pt", "agents.json"
+
+
+@dataclass
+class World:
+    """Everything training and evaluation share: the data, the domain's sentences, the frozen LLM, the state
+    encoder and the users, in batches."""
+
+    data: Prepared
+    domain: Domain
+    sets: dict[str, list[str]]
+    model: Any
+    tokenizer: Any
+    encoder: StateEncoder
+    batches: dict[str, list[Batch]]
+    rows: dict[str, np.ndarray]
+
+
+def load_world(config: RPPConfig, dataset_dir: str | Path, sasrec_dir: str | Path, base_model: str) -> World:
     from components.common.models import load_base_model
     from components.recsys.sasrec import load_sasrec
 
-    started = time.perf_counter()
     data = Prepared(dataset_dir)
     domain = DOMAINS[data.stats["config"]["dataset"]]
-    sets = action_sets(domain)
     sasrec = load_sasrec(sasrec_dir)
     model, tokenizer = load_base_model(base_model, corpus=data.titles, seed=config.rpp_seed)
     model.eval()
@@ -113,30 +121,80 @@ def personalize(
     batches = {name: _user_batches(data, sasrec, split, rows, config) for name, (split, rows) in splits.items()}
     items = sasrec.item_emb.weight.detach()[1:].numpy()  # (n_items, H): dense ids shifted by one in SASRec
     encoder = StateEncoder(sasrec.hidden, model.config.hidden_size, items, seed=config.rpp_seed)
-    settings = AgentSettings(config.rpp_gamma, config.rpp_actor_lr, config.rpp_critic_lr, config.rpp_entropy)
-    agents = PromptAgents(action_names(sets), encoder.dim, settings, seed=config.rpp_seed)
-    refine = refiner(model, tokenizer, domain, config.rpp_max_new_tokens) if config.rpp_plus else None
+    return World(data, domain, action_sets(domain), model, tokenizer, encoder, batches,
+                 {"train": train_rows, "test": test_rows})  # fmt: skip
 
-    ranker = Ranker(model, tokenizer, config.rpp_mode, config.rpp_max_new_tokens, config.rpp_batch_users)
+
+def _agents(world: World, config: RPPConfig) -> PromptAgents:
+    settings = AgentSettings(config.rpp_gamma, config.rpp_actor_lr, config.rpp_critic_lr, config.rpp_entropy)
+    return PromptAgents(action_names(world.sets), world.encoder.dim, settings, seed=config.rpp_seed)
+
+
+def _refine(world: World, config: RPPConfig) -> Callable | None:
+    return refiner(world.model, world.tokenizer, world.domain, config.rpp_max_new_tokens) if config.rpp_plus else None
+
+
+def train(
+    config: RPPConfig,
+    world: World,
+    out_dir: str | Path,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> dict:
+    """Train the agents on the training users (`rpp_epochs` passes of `rpp_rounds` rounds) with the LLM ranking in
+    `rpp_mode`; writes the agents to `out_dir` and returns the record (the learning curve included)."""
+    from components.common.atomic import atomic_dir
+
+    started = time.perf_counter()
+    agents = _agents(world, config)
+    ranker = Ranker(world.model, world.tokenizer, config.rpp_mode, config.rpp_max_new_tokens, config.rpp_batch_users)
+    refine = _refine(world, config)
     curve = []
     for epoch in range(config.rpp_epochs):
-        rewards = [run_rounds(agents, encoder, ranker, sets, domain, b, config.rpp_rounds, True).ndcg
-                   for b in batches["train"]]  # fmt: skip
+        rewards = [run_rounds(agents, world.encoder, ranker, world.sets, world.domain, b, config.rpp_rounds, True,
+                              refine).ndcg for b in world.batches["train"]]  # fmt: skip
         curve.append(float(np.concatenate(rewards).mean()))
         log.info("RPP epoch %d: mean final-round NDCG@10 on the training users %.4f", epoch + 1, curve[-1])
         if on_epoch is not None:
             on_epoch(epoch + 1, curve[-1])
+    record = {
+        "kind": "rpp-agents",
+        "config": config.to_params(),
+        "training_curve": curve,
+        "users": len(world.rows["train"]),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    with atomic_dir(out_dir) as tmp:
+        torch.save(agents.state_dict(), tmp / AGENTS_FILE)
+        (tmp / INFO_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
 
-    fixed = templates(sets, config.rpp_templates)
-    results: dict[str, Any] = {"modes": {}, "training_curve": curve, "random_order_ndcg_10": random_order_ndcg()}
+
+def load_agents(world: World, config: RPPConfig, agents_dir: str | Path) -> PromptAgents:
+    folder = Path(agents_dir)
+    info = folder / INFO_FILE
+    if not info.is_file() or json.loads(info.read_text(encoding="utf-8")).get("kind") != "rpp-agents":
+        raise DataError(info, "not an RPP agents folder; expected one written by train-prompt-agents")
+    agents = _agents(world, config)
+    agents.load_state_dict(torch.load(folder / AGENTS_FILE, weights_only=True))
+    return agents
+
+
+def evaluate(config: RPPConfig, world: World, agents: PromptAgents, out_dir: str | Path) -> dict:
+    """Every method on the held-out users in each of `rpp_eval_modes`; writes and returns results.json's content."""
+    from components.common.atomic import atomic_dir
+
+    started = time.perf_counter()
+    fixed = templates(world.sets, config.rpp_templates)
+    refine = _refine(world, config)
+    results: dict[str, Any] = {"modes": {}, "random_order_ndcg_10": random_order_ndcg()}
     for mode in config.eval_modes:
-        ranker = Ranker(model, tokenizer, mode, config.rpp_max_new_tokens, config.rpp_batch_users)
+        ranker = Ranker(world.model, world.tokenizer, mode, config.rpp_max_new_tokens, config.rpp_batch_users)
         train_scores = {
-            f"template-{k}": _mean_ndcg(ranker, sets, domain, batches["train"], fixed_choice(t, config.rpp_rounds))
+            f"template-{k}": _mean_ndcg(ranker, world, world.batches["train"], fixed_choice(t, config.rpp_rounds))
             for k, t in enumerate(fixed)
         }
         chosen = best_method(train_scores)
-        methods = _evaluate_methods(agents, encoder, ranker, sets, domain, batches["test"], config, fixed, refine)
+        methods = _evaluate_methods(agents, world, ranker, config, fixed, refine)
         methods["template-best"] = dict(methods[chosen], chosen=chosen)
         rpp = per_user_ndcg(methods["rpp"]["orders"], methods["rpp"]["targets"])
         best = per_user_ndcg(methods[chosen]["orders"], methods[chosen]["targets"])
@@ -146,12 +204,13 @@ def personalize(
             "best_template_on_train": chosen,
             "train_template_ndcg_10": train_scores,
             "rpp_minus_best_template_ndcg_10": paired_interval(rpp, best, seed=config.rpp_seed),
-        }  # fmt: skip
-    test_states = torch.cat([encoder.initial(b.user_vectors) for b in batches["test"]])
+        }
+    test_states = torch.cat([world.encoder.initial(b.user_vectors) for b in world.batches["test"]])
     results["action_distribution"] = {
-        name: dict(zip(sets[name], probs, strict=True)) for name, probs in agents.probabilities(test_states).items()
+        name: dict(zip(world.sets[name], probs, strict=True))
+        for name, probs in agents.probabilities(test_states).items()
     }
-    results["users"] = {"train": len(train_rows), "test": len(test_rows)}
+    results["users"] = {"train": len(world.rows["train"]), "test": len(world.rows["test"])}
     results["seconds"] = round(time.perf_counter() - started, 1)
     with atomic_dir(out_dir) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n", encoding="utf-8")
@@ -169,30 +228,29 @@ def _user_batches(data: Prepared, sasrec: Any, split: Any, rows: np.ndarray, con
     ]
 
 
-def _mean_ndcg(ranker: Ranker, sets: dict, domain: Domain, batches: list[Batch], choice: Any) -> float:
+def _mean_ndcg(ranker: Ranker, world: World, batches: list[Batch], choice: Any) -> float:
     """Mean NDCG@10 of one fixed choice over every user of `batches`."""
-    scores = [rank_choices(ranker, sets, domain, b, [choice] * len(b.target_position)).ndcg for b in batches]
+    scores = [rank_choices(ranker, world.sets, world.domain, b, [choice] * len(b.target_position)).ndcg
+              for b in batches]  # fmt: skip
     return float(np.concatenate(scores).mean())
 
 
 def _evaluate_methods(
     agents: PromptAgents,
-    encoder: StateEncoder,
+    world: World,
     ranker: Ranker,
-    sets: dict[str, list[str]],
-    domain: Domain,
-    test: list[Batch],
     config: RPPConfig,
     fixed: list[dict[str, int]],
     refine: Callable | None,
 ) -> dict[str, dict]:
     """Every method on the test users: metrics, plus each user's order and target position (for intervals)."""
+    sets, domain, encoder = world.sets, world.domain, world.encoder
     outcomes: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
 
     def add(name: str, orders: np.ndarray, targets: np.ndarray, failed: np.ndarray) -> None:
         outcomes.setdefault(name, []).append((orders, targets, failed))
 
-    for i, b in enumerate(test):
+    for i, b in enumerate(world.batches["test"]):
         users = len(b.target_position)
         out = run_rounds(agents, encoder, ranker, sets, domain, b, config.rpp_rounds, train=False)
         add("rpp", out.orders, b.target_position, out.failed)
