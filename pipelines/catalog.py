@@ -21,6 +21,7 @@ MODULES = (
     "pipelines.ilora",
     "pipelines.knowledge_edit",
     "pipelines.pigeon",
+    "pipelines.prompt_personalization",
 )
 
 
