@@ -57,6 +57,8 @@ def evaluate_and_track(
     main = results["modes"].get(config.rpp_mode) or next(iter(results["modes"].values()))
     gap = main["rpp_minus_best_template_ndcg_10"]
     mlflow.log_metrics({"rpp_minus_best_template_ndcg_10": gap["mean"], "gap_low": gap["low"], "gap_high": gap["high"]})
+    for pattern, probs in results["action_distribution"].items():  # each agent's mean policy, action by action
+        mlflow.log_metrics({f"policy_{pattern}_{i}": p for i, p in enumerate(probs.values())})
     return {"rpp_ndcg_10": main["methods"]["rpp"]["ndcg_10"], "best_template": main["best_template_on_train"]}
 
 

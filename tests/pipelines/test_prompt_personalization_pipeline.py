@@ -51,6 +51,8 @@ def test_every_method_is_evaluated_on_the_same_users_and_tracked(run) -> None:
         assert metrics["likelihood_parse_failure_rate"] == 0.0  # likelihood ranking always yields an order
     assert steps["train-prompt-agents"].data.params["base_model"] == "smollm2-135m"
     assert "train_ndcg_10" in steps["train-prompt-agents"].data.metrics
+    evaluated = steps["evaluate-prompt-agents"].data.metrics
+    assert sum(evaluated[f"policy_reasoning_{i}"] for i in range(7)) == pytest.approx(1.0, abs=1e-5)
     assert run.metrics["rpp.ndcg_10"] == methods["rpp"].data.metrics["ndcg_10"]
 
 
