@@ -54,7 +54,7 @@ class Ranking:
 
     orders: np.ndarray  # (users, 10) candidate positions, best first
     failed: np.ndarray  # (users,) bool: the answer named no candidate (generate mode)
-    pooled: np.ndarray  # (users, hidden) float32 mean last-layer state over each prompt
+    pooled: np.ndarray  # (users, hidden) float32 mean last-layer state over each prompt ((users, 0) when not asked)
     answers: list[str]  # the raw answers (generate mode; empty strings otherwise)
 
 
@@ -81,9 +81,11 @@ class Ranker:
             return chat_prompt(self.tokenizer, text)
         return text + "\nAnswer:"
 
-    def rank(self, prompts: Sequence[str], candidate_titles: Sequence[Sequence[str]]) -> Ranking:
+    def rank(self, prompts: Sequence[str], candidate_titles: Sequence[Sequence[str]], states: bool = True) -> Ranking:
+        """Rank each prompt's candidates; `states`: also the pooled prompt states (the agents' next state; the
+        baselines do not need them, and they cost a forward of every prompt)."""
         chats = [self._chat(p) for p in prompts]
-        pooled = self.pooled_states(chats)
+        pooled = self.pooled_states(chats) if states else np.zeros((len(chats), 0), np.float32)
         if self.mode == "likelihood":
             from components.recsys.scoring import score_shared_prompt
 

@@ -105,9 +105,11 @@ def run_rounds(
         chosen = {p: step.actions[p].numpy() for p in PATTERNS}
         history_len = history_len + np.array(HISTORY_STEPS)[chosen["history"]]
         choices = [Choice(*(int(chosen[p][u]) for p in PATTERNS), int(history_len[u])) for u in range(users)]
-        outcome = rank_choices(ranker, sets, domain, batch, choices, refine)
+        outcome = rank_choices(ranker, sets, domain, batch, choices, refine, states=r < rounds - 1 or train)
         for p in PATTERNS:
             actions[p].extend(chosen[p].tolist())
+        if outcome.pooled.shape[1] == 0:  # the last greedy round: no next state is needed
+            break
         next_state = encoder.after(batch.user_vectors, outcome.pooled, _ranked_items(batch, outcome.orders))
         if train:
             agents.update(step, next_state, torch.from_numpy(outcome.ndcg).float(), done=r == rounds - 1)
@@ -131,6 +133,7 @@ def rank_choices(
     batch: Batch,
     choices: Sequence[Choice],
     refine: Refiner | None = None,
+    states: bool = False,
 ) -> _Ranked:
     """Rank every user's candidates under the prompt `choices` gives (its reasoning sentence rewritten by `refine`,
     RPP+)."""
@@ -141,7 +144,7 @@ def rank_choices(
         render(sets, c, domain, batch.histories[u], batch.candidate_titles[u], reasoning[u] if reasoning else None)
         for u, c in enumerate(choices)
     ]
-    ranking = ranker.rank(prompts, batch.candidate_titles)
+    ranking = ranker.rank(prompts, batch.candidate_titles, states)
     return _Ranked(reward(ranking.orders, batch.target_position), ranking.orders, ranking.failed, ranking.pooled)
 
 
