@@ -44,5 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown once the work is done and Python's exit handlers (MLflow's among
+    them) have run: destroying the C++ threads of gloo / DeepSpeed at teardown once aborted a rank that had
+    finished and saved ("terminate called without an active exception", exit -6), failing the whole run."""
+    import atexit
+    import logging
+
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
