@@ -22,6 +22,7 @@ MODULES = (
     "pipelines.knowledge_edit",
     "pipelines.pigeon",
     "pipelines.prompt_personalization",
+    "pipelines.kg_embedding",
 )
 
 

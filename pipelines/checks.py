@@ -31,3 +31,9 @@ def check_methods(params: dict[str, Any]) -> None:
     from components.edit_knowledge.config import METHODS
 
     check_names(params, "methods", METHODS, "method")
+
+
+def check_kge_models(params: dict[str, Any]) -> None:
+    from components.train_kge.config import OUR_MODELS, PYKEEN_MODELS
+
+    check_names(params, "models", [*OUR_MODELS, *PYKEEN_MODELS], "model")
