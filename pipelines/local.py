@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -207,9 +208,16 @@ def _run_started(
         cache_root=str(workdir / "kfp-cache"),
     )
     console = StepConsole(out or sys.stdout, verbose=verbose)
+    stopping = threading.Event()
+
+    def stop_steps() -> None:
+        stopping.set()  # first: no queued loop iteration starts once the steps are being stopped
+        liveness.stop_children()
+
     try:
         with (
-            signals_raise(before=liveness.stop_children),
+            _no_tasks_after(stopping),
+            signals_raise(before=stop_steps),
             _environment(env),
             warnings.catch_warnings(),
             captured(console),
@@ -234,6 +242,28 @@ def _run_started(
     result.outputs = _output_paths(outputs)
     result.metrics = _key_metrics(entry, parent, uri, list(reused.values()))
     return result
+
+
+@contextmanager
+def _no_tasks_after(stop: threading.Event) -> Iterator[None]:
+    """kfp.local runs dsl.ParallelFor iterations on a thread pool whose shutdown waits for every queued iteration, so
+    an interrupted run went on starting them (a Ctrl-C during kg-embedding's first model trained the next one to
+    its end). Inside the block, once `stop` is set, a task that has not started fails at once instead."""
+    from kfp.local import status
+    from kfp.local.orchestrator import enhanced_dag_orchestrator as dag
+
+    original = dag.execute_task
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if stop.is_set():
+            return {}, status.Status.FAILURE
+        return original(*args, **kwargs)
+
+    dag.execute_task = guarded
+    try:
+        yield
+    finally:
+        dag.execute_task = original
 
 
 @contextmanager

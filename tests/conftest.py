@@ -179,3 +179,18 @@ def preference_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
         "sasrec": root / "sasrec",
         "prefs": root / "prefs",
     }
+
+
+def write_wn18rr_slice(folder: Path, train_lines: int = 3000, held_out: int = 60) -> Path:
+    """The first `train_lines` triples of WN18RR's train.txt and up to `held_out` valid/test triples among their
+    entities, as a KG folder."""
+    source = Path(os.environ["RECFORGE_DATA_DIR"]) / "WN18RR"
+    train = (source / "train.txt").read_text(encoding="utf-8").splitlines()[:train_lines]
+    entities = {part for line in train for part in line.split("\t")[::2]}
+    folder.mkdir(parents=True)
+    (folder / "train.txt").write_text("\n".join(train) + "\n", encoding="utf-8")
+    for split in ("valid", "test"):
+        lines = (source / f"{split}.txt").read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if set(line.split("\t")[::2]) <= entities][:held_out]
+        (folder / f"{split}.txt").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return folder

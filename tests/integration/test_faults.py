@@ -223,3 +223,26 @@ def test_a_tracking_server_killed_mid_run_fails_the_step_and_the_run_can_be_reru
         assert list(statuses.values()) == ["KILLED", "KILLED"]
     finally:
         stop(server, signal.SIGKILL)
+
+
+def test_a_signal_during_a_parallel_for_starts_no_further_iteration(tmp_path: Path) -> None:
+    """kfp.local runs ParallelFor iterations on a thread pool that, left alone, starts every queued iteration
+    after an interrupt; the CLI stops them (kg-embedding once trained its next model to the end after Ctrl-C)."""
+    from conftest import write_wn18rr_slice
+
+    kg = write_wn18rr_slice(tmp_path / "kg")
+    workdir = tmp_path / "runs"
+    models = "--set", "models=nfe-1,nfe-2,distmult"
+    cli = _cli("run", "kg-embedding", "--local", "--workdir", str(workdir), "--set", f"kg_data_dir={kg}", *models,
+               "--set", "kge_epochs=1000", "--set", "kge_dim=8")  # fmt: skip
+    _wait_for_step(workdir, "train-nfe-1", cli)
+    os.kill(cli.pid, signal.SIGINT)
+    started = time.time()
+    _, err = cli.communicate(timeout=90)
+    assert cli.returncode == 130, err
+    assert time.time() - started < 30
+    runs = _runs(workdir)
+    assert runs["train-nfe-1"] == "KILLED"
+    assert "train-nfe-2" not in runs and "train-distmult" not in runs  # no later iteration started
+    assert "RUNNING" not in runs.values()
+    assert list((workdir / "pipeline-root").iterdir()) == []
