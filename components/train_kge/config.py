@@ -48,6 +48,8 @@ class KGEConfig(StepConfig):
     kge_gamma: str = setting("", "margin gamma of every model; empty: each model's reference value")
     kge_pykeen_negatives: int = setting(32, "PyKEEN models: negatives per positive of its sLCWA loop")
     kge_eval_batch: int = setting(256, "queries per scoring batch when ranking")
+    kge_check_evaluator: bool = setting(False, "PyKEEN models: also rank test with our evaluator (ours_mrr,"
+                                        " evaluator_gap_mrr); doubles their evaluation time")  # fmt: skip
     kge_seed: int = setting(0, "seed of initialisation and batch order (the reference's 0)")
 
     def __post_init__(self) -> None:

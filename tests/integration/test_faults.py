@@ -4,6 +4,7 @@ there or dies mid-run, and a workdir or store that cannot be written."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -235,10 +236,17 @@ def test_a_signal_during_a_parallel_for_starts_no_further_iteration(tmp_path: Pa
     models = "--set", "models=nfe-1,nfe-2,distmult"
     cli = _cli("run", "kg-embedding", "--local", "--workdir", str(workdir), "--set", f"kg_data_dir={kg}", *models,
                "--set", "kge_epochs=1000", "--set", "kge_dim=8")  # fmt: skip
-    _wait_for_step(workdir, "train-nfe-1", cli)
-    os.kill(cli.pid, signal.SIGINT)
-    started = time.time()
-    _, err = cli.communicate(timeout=90)
+    tree = [cli]
+    try:
+        _wait_for_step(workdir, "train-nfe-1", cli)
+        tree += psutil.Process(cli.pid).children(recursive=True)
+        os.kill(cli.pid, signal.SIGINT)
+        started = time.time()
+        _, err = cli.communicate(timeout=90)
+    finally:  # a failure here must not leave a 1000-epoch training behind
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                process.kill()
     assert cli.returncode == 130, err
     assert time.time() - started < 30
     runs = _runs(workdir)

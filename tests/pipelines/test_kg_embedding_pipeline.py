@@ -15,7 +15,13 @@ from components.common.tracking import default_tracking_uri
 from pipelines import catalog
 from pipelines.local import run_local
 
-REDUCED = {"models": ["nfe-1", "pykeen-distmult"], "kge_epochs": 2, "kge_dim": 8, "kge_pykeen_negatives": 4}
+REDUCED = {
+    "models": ["nfe-1", "pykeen-distmult"],
+    "kge_epochs": 2,
+    "kge_dim": 8,
+    "kge_pykeen_negatives": 4,
+    "kge_check_evaluator": True,
+}
 
 
 @pytest.fixture(scope="module")
