@@ -65,7 +65,8 @@ def pykeen_training(name: str, graph, dim: int, steps: int, loop: str, batch: in
 
         def on_batch(self, epoch: int, batch, batch_loss: float, **kwargs) -> None:
             counted["batches"] += 1
-            counted["triples"] += int(batch[0].shape[0] if isinstance(batch, tuple | list) else batch.shape[0])
+            # LCWA: every positive label of the batch's (head, relation) rows; sLCWA: the positives
+            counted["triples"] += int(batch["target"].sum()) if "target" in batch else len(batch["positives"])
             if counted["batches"] == steps:
                 counted["seconds"] = time.perf_counter() - counted["start"]
                 raise StopIteration
