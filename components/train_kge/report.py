@@ -47,6 +47,9 @@ def plot(curves: dict[str, list[float]], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(6, 3.6), dpi=110)
     for name, values in sorted(curves.items()):
         axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("epoch")
     axis.set_ylabel("filtered validation MRR")
     axis.grid(alpha=0.3)
