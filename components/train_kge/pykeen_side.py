@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from components.train_kge import ranking
 from components.train_kge.graph import KGraph
-from components.train_kge.train import History, TrainSettings, known_index
+from components.train_kge.train import History, TrainSettings, device, known_index
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +55,14 @@ def scorer_of(model, n_relations: int) -> ranking.Scorer:
     def score(heads: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
         forward = relations < n_relations  # (B,)
         out = torch.empty(len(heads), model.num_entities)
+        on = model.device
         if forward.any():
-            out[forward] = model.score_t(torch.stack([heads[forward], relations[forward]], 1)).float()
+            pairs = torch.stack([heads[forward], relations[forward]], 1).to(on)
+            out[forward] = model.score_t(pairs).float().cpu()
         if (~forward).any():
             back = ~forward
-            out[back] = model.score_h(torch.stack([relations[back] - n_relations, heads[back]], 1)).float()
+            pairs = torch.stack([relations[back] - n_relations, heads[back]], 1).to(on)
+            out[back] = model.score_h(pairs).float().cpu()
         return out  # (B, N)
 
     return score
@@ -127,7 +129,7 @@ def train(
         },
         evaluation_kwargs={"batch_size": settings.eval_batch, "use_tqdm": False},
         random_seed=settings.seed,
-        device="cpu",
+        device=str(device()),
     )
     model = result.model
     pykeen_valid = pessimistic(result.metric_results)
@@ -170,10 +172,6 @@ def save(model, folder: Path) -> None:
 def load(folder: Path):
     import pykeen  # noqa: F401  (the pickled model's classes)
 
-    model = torch.load(folder / MODEL_FILE, weights_only=False, map_location="cpu")
+    model = torch.load(folder / MODEL_FILE, weights_only=False, map_location=device())
     model.eval()
     return model
-
-
-def seconds_per_epoch(history: History) -> float:
-    return float(np.mean(history.seconds)) if history.seconds else 0.0
