@@ -161,6 +161,7 @@ class QueryIndex:
         """Row of each (head, relation) in `queries`; -1 where the index does not hold it."""
         keys = self.queries[:, 0] * n_relations + self.queries[:, 1]  # sorted, as built
         wanted = heads * n_relations + relations
-        at = np.searchsorted(keys, wanted).clip(max=max(len(keys) - 1, 0))
-        found = (len(keys) > 0) & (keys[at] == wanted) if len(keys) else np.zeros(len(wanted), dtype=bool)
-        return np.where(found, at, -1)
+        if not len(keys):
+            return np.full(len(wanted), -1)
+        at = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
+        return np.where(keys[at] == wanted, at, -1)

@@ -16,7 +16,9 @@ HITS = (1, 3, 10)
 Scorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (heads (B,), relations (B,)) -> scores (B, N)
 
 
-def filtered_ranks(scores: torch.Tensor, gold: torch.Tensor, known_rows: torch.Tensor, known_cols: torch.Tensor):
+def filtered_ranks(
+    scores: torch.Tensor, gold: torch.Tensor, known_rows: torch.Tensor, known_cols: torch.Tensor
+) -> torch.Tensor:
     """Ranks of `gold` (B,) in `scores` (B, N) once the known tails (row, column pairs) are removed; the gold's own
     score is kept. Returns (B,) int64."""
     scores = scores.clone()

@@ -294,3 +294,13 @@ def test_a_trained_model_round_trips_and_evaluates(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown model 'nfe-4'"):
         core.train_model("nfe-4", config, kg_dir, tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+def test_the_reference_parameter_set_is_valid_and_the_readme_shows_it() -> None:
+    from pipelines.kg_embedding import REFERENCE
+
+    KGEConfig.from_params({k: v for k, v in REFERENCE.items() if k.startswith("kge_")})
+    KGDataConfig.from_params({k: v for k, v in REFERENCE.items() if k.startswith("kg_")})
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
+    for key, value in REFERENCE.items():
+        assert f"--set {key}={value}" in readme, key
