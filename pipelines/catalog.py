@@ -23,6 +23,7 @@ MODULES = (
     "pipelines.pigeon",
     "pipelines.prompt_personalization",
     "pipelines.kg_embedding",
+    "pipelines.social_steering",
 )
 
 

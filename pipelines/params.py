@@ -38,6 +38,7 @@ class Parameters:
     """A pipeline's parameters: `extra` (name -> (type, default, doc)) then every field of `configs` in declaration
     order, less `exclude` (fields the DAG fills itself, e.g. from a ParallelFor).
 
+    `defaults` overrides a config field's default for this pipeline (e.g. the dataset it needs).
     `per_gpu` names process-count fields (`sft_nproc`, ...) whose default becomes the `--gpus` count when the
     pipeline is compiled with GPUs, so that torchrun starts one process per accelerator of the step; `per_node`
     names node-count fields (`sft_nodes`, ...) whose default becomes the `--nodes` count.
@@ -46,6 +47,7 @@ class Parameters:
     configs: tuple[type, ...]
     extra: Mapping[str, tuple[type, Any, str]] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
     per_gpu: tuple[str, ...] = ()
     per_node: tuple[str, ...] = ()
 
@@ -61,7 +63,7 @@ class Parameters:
             hints, defaults, docs = get_type_hints(cls), cls(), cls.docs()
             for f in dataclasses.fields(cls):
                 if f.name not in table and f.name not in self.exclude:
-                    default = compiled.get(f.name, getattr(defaults, f.name))
+                    default = compiled.get(f.name, self.defaults.get(f.name, getattr(defaults, f.name)))
                     table[f.name] = Parameter(hints[f.name], default, docs[f.name])
         return table
 
