@@ -223,3 +223,30 @@ def test_the_simulation_is_seeded() -> None:
 def test_invalid_settings_are_one_line_errors(config: type, settings: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         config(**settings)
+
+
+def test_a_dataset_without_a_friendship_graph_is_one_line_and_leaves_no_output(tmp_path) -> None:
+    from components.prepare_data.config import PrepareConfig
+    from components.prepare_data.core import prepare
+
+    prepare(PrepareConfig(dataset="movielens-latest-small"), tmp_path / "movielens")
+    with pytest.raises(DataError, match="social.parquet: file not found; expected a dataset with a friendship graph"):
+        core.simulate_social(SimulationConfig(), tmp_path / "movielens", tmp_path / "simulation")
+    assert not (tmp_path / "simulation").exists()
+
+
+def test_a_friendship_file_with_a_self_loop_fails_the_simulation_before_any_output(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from components.common.schemas import SOCIAL
+    from components.prepare_data.config import PrepareConfig
+    from components.prepare_data.core import prepare
+
+    prepare(PrepareConfig(dataset="lastfm-hetrec-2k"), tmp_path / "lastfm")
+    rows = pq.read_table(tmp_path / "lastfm" / "social.parquet").to_pylist()
+    rows.insert(5, {"user_id": 9, "friend_id": 9})
+    pq.write_table(pa.Table.from_pylist(rows, schema=SOCIAL), tmp_path / "lastfm" / "social.parquet")
+    with pytest.raises(DataError, match=r"^social.parquet row 5: self-loop \(user 9 befriends itself\)"):
+        core.simulate_social(SimulationConfig(), tmp_path / "lastfm", tmp_path / "simulation")
+    assert not (tmp_path / "simulation").exists()
