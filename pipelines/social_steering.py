@@ -30,7 +30,7 @@ DESCRIPTION = (
 PARAMETERS = Parameters(
     (PrepareConfig, SimulationConfig, EstimatorConfig, PolicyConfig), defaults={"dataset": "lastfm-hetrec-2k"}
 )
-KEY_METRICS = ("best_ioip", "dtne_at_best")
+KEY_METRICS = ("test_logloss", "best_ioip", "dtne_at_best")
 
 
 class Outputs(NamedTuple):

@@ -61,7 +61,8 @@ def evaluate_and_track(policy: str, sim_dir: str, policies_dir: str, out_dir: st
     result = core.evaluate_policy(policy, sim_dir, policies_dir)
     for step, (lam, row) in enumerate(zip(result["lambdas"], result["curve"], strict=True)):
         mlflow.log_metrics({"ioip": row["ioip"], "dtne": row["dtne"], "flips": row["flips"], "lambda": lam}, step=step)
-    mlflow.log_metrics({"base_ioip": result["base"]["ioip"]})
+    best = max(result["curve"], key=lambda r: r["ioip"])
+    mlflow.log_metrics({"base_ioip": result["base"]["ioip"], "best_ioip": best["ioip"], "dtne_at_best": best["dtne"]})
     with atomic_dir(out_dir) as tmp:
         (tmp / EVALUATION_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

@@ -78,7 +78,7 @@ def evaluate_policy(
         pipeline, f"evaluate-{policy}", (), {"evaluation": evaluation, "metrics": metrics},
         lambda: evaluate_and_track(policy, simulation.path, policies.path, evaluation.path),
     )  # fmt: skip
-    best = max(result["curve"], key=lambda r: r["ioip"])
+    best = max(result["curve"], key=lambda r: r["ioip"])  # as body.py logs it in MLflow
     log_scalars(metrics, {"best_ioip": best["ioip"], "dtne_at_best": best["dtne"]})
 
 

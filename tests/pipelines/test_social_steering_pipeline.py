@@ -62,6 +62,10 @@ def test_estimators_and_policies_are_tracked_per_model(run) -> None:
         0 < budget <= nirec or budget == nirec == 0 for budget, nirec in zip(flips["mf"], flips["nirec"], strict=True)
     )
     assert flips["nirec"][0] >= flips["nirec"][-1]  # a larger penalty never flips more
+    # the CLI's summary: each estimator's test log-loss, each policy's best IoIP
+    assert run.metrics["mf.test_logloss"] == trained["mf"].data.metrics["test_logloss"]
+    ioip = [m.value for m in client.get_metric_history(policies["random"].info.run_id, "ioip")]
+    assert run.metrics["random.best_ioip"] == pytest.approx(max(ioip))
 
 
 def test_report_holds_every_policy_and_the_plot(run) -> None:

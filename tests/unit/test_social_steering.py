@@ -230,7 +230,7 @@ def test_a_dataset_without_a_friendship_graph_is_one_line_and_leaves_no_output(t
     from components.prepare_data.core import prepare
 
     prepare(PrepareConfig(dataset="movielens-latest-small"), tmp_path / "movielens")
-    with pytest.raises(DataError, match="social.parquet: file not found; expected a dataset with a friendship graph"):
+    with pytest.raises(DataError, match=r"social\.parquet: file not found; expected a dataset with a friendship graph"):
         core.simulate_social(SimulationConfig(), tmp_path / "movielens", tmp_path / "simulation")
     assert not (tmp_path / "simulation").exists()
 
