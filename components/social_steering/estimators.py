@@ -93,7 +93,10 @@ class LightGCN(Biased):
         n = n_users + n_items
         degree = torch.bincount(rows, minlength=n).clamp(min=1).float()
         values = degree[rows].rsqrt() * degree[cols].rsqrt()
-        self.register_buffer("adjacency", torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n)).coalesce())
+        self.register_buffer(
+            "adjacency",
+            torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n), check_invariants=True).coalesce(),
+        )
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         layer = torch.cat([self.user.weight, self.item.weight])  # (n_users + n_items, d)
