@@ -62,8 +62,11 @@ def clicked(logs: Logs, n_users: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def problem_of(hood: Neighbourhood, nirec: NIRec, base_probs: np.ndarray, top: np.ndarray, history: np.ndarray):
-    """The greedy problem of one target item on NIRec's estimates; returns (problem, base exposure)."""
+def problem_of(
+    hood: Neighbourhood, nirec: NIRec, base_probs: np.ndarray, top: np.ndarray, history: np.ndarray
+) -> greedy.Problem:
+    """The greedy problem of one target item on NIRec's estimates: base_probs (n_users, n_items) the base
+    recommender's click probabilities, top (n_users, K+1) its lists, history (n_users, n_items) clicked items."""
     item = torch.full((len(hood.edges),), hood.item, dtype=torch.long)
     reward = nirec.edge_rewards(torch.as_tensor(hood.edges), item).double().numpy()  # (E,)
     users = torch.as_tensor(hood.targets)
@@ -80,8 +83,8 @@ def problem_of(hood: Neighbourhood, nirec: NIRec, base_probs: np.ndarray, top: n
 def optimise(
     graph: Graph, logs: Logs, targets: Targets, models: dict[str, Biased], lambdas: list[float], k: int, seed: int
 ) -> dict:
-    """Every policy's flips for every target item and lambda: {"items", "neighbours" (per item), "base_exposed",
-    "top": (n_users, k+1), policy: [per item (n_lambdas, V) bool]}."""
+    """Every policy's flips for every target item and lambda: {"items": (G,), "top": (n_users, k+1), and per item
+    "neighbours" (V,), "base_exposed" (V,) bool, "groups" (n_targets,), and per policy name (n_lambdas, V) bool}."""
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         base_probs = sigmoid(models["lightgcn"].scores().double().numpy())  # (n_users, n_items)
