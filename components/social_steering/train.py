@@ -4,7 +4,8 @@ lowest validation log-loss kept, log-loss and AUC reported on the held-out test 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,18 @@ def evaluate(model: estimators.Biased, batches: Batches, rows: np.ndarray, size:
     return {"logloss": loss, "auc": auc(label.numpy(), logit.numpy())}
 
 
+@contextmanager
+def deterministic() -> Iterator[None]:
+    """torch's deterministic kernels inside the block (the gradient of an embedding row read by several edges
+    accumulates in a thread-dependent order otherwise: two runs with one seed differed from the second epoch)."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
 def make_model(name: str, logs: Logs, graph: Graph, config: EstimatorConfig) -> estimators.Biased:
     """A fresh (seeded) estimator; LightGCN's graph is the training clicks."""
     torch.manual_seed(config.est_seed)
@@ -89,7 +102,19 @@ def fit(
     config: EstimatorConfig,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[estimators.Biased, list[dict[str, float]]]:
-    """Train `name` on the train exposures; returns the best-validation model and the per-epoch history."""
+    """Train `name` on the train exposures; returns the best-validation model and the per-epoch history.
+    Deterministic: one seed, one result."""
+    with deterministic():
+        return _fit(name, logs, graph, config, on_epoch)
+
+
+def _fit(
+    name: str,
+    logs: Logs,
+    graph: Graph,
+    config: EstimatorConfig,
+    on_epoch: Callable[[int, dict[str, float]], None] | None,
+) -> tuple[estimators.Biased, list[dict[str, float]]]:
     rng = np.random.default_rng(config.est_seed)
     batches = Batches.of(logs, graph)
     train_rows, valid_rows = logs.part("train"), logs.part("valid")

@@ -140,6 +140,17 @@ def test_the_estimator_recovers_planted_interference_better_than_mf() -> None:
     assert core.interference_correlation(models["nirec"], graph, truth, edges, items) > 0.5
 
 
+def test_training_is_deterministic_for_a_seed() -> None:
+    truth, graph = world(n_users=150, n_items=60, dim=3, degree=8, beta=10.0, seed=4)
+    logs = simulate.draw_logs(truth, graph, SimulationConfig(sim_items=60, sim_exposures=40), np.random.default_rng(4))
+    config = EstimatorConfig(est_dim=8, est_epochs=3, est_batch_size=256)
+    (first, history), (second, again) = fit("nirec", logs, graph, config), fit("nirec", logs, graph, config)
+    assert history == again
+    pairs = zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after training
+
+
 def test_ioip_and_dtne_of_one_flip_by_hand() -> None:
     truth, graph = three_users()
     truth = Truth(truth.users, np.array([[2.0, 1.0], [1.0, 1.0], [0.5, 0.5]]), beta=10.0)
