@@ -65,6 +65,9 @@ class Parameters:
                 if f.name not in table and f.name not in self.exclude:
                     default = compiled.get(f.name, self.defaults.get(f.name, getattr(defaults, f.name)))
                     table[f.name] = Parameter(hints[f.name], default, docs[f.name])
+        unknown = sorted(set(self.defaults) - set(table))
+        if unknown:
+            raise ValueError(f"defaults name {unknown}, which no config of this pipeline has")
         return table
 
     def signature(self, settings: CompileSettings) -> Callable[[F], F]:

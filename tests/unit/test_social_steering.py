@@ -261,3 +261,15 @@ def test_a_friendship_file_with_a_self_loop_fails_the_simulation_before_any_outp
     with pytest.raises(DataError, match=r"^social.parquet row 5: self-loop \(user 9 befriends itself\)"):
         core.simulate_social(SimulationConfig(), tmp_path / "lastfm", tmp_path / "simulation")
     assert not (tmp_path / "simulation").exists()
+
+
+def test_a_pipeline_default_overrides_its_config_and_must_name_a_setting() -> None:
+    from components.prepare_data.config import PrepareConfig
+    from pipelines import catalog
+    from pipelines.params import Parameters
+    from pipelines.settings import LOCAL
+
+    assert catalog.get("social-steering").table(LOCAL)["dataset"].default == "lastfm-hetrec-2k"
+    assert catalog.get("sft-rec").table(LOCAL)["dataset"].default == PrepareConfig().dataset
+    with pytest.raises(ValueError, match=r"defaults name \['datset'\], which no config of this pipeline has"):
+        Parameters((PrepareConfig,), defaults={"datset": "lastfm-hetrec-2k"}).table(LOCAL)
