@@ -102,8 +102,8 @@ def train_estimator(
     check_estimator(name)
     started = time.time()
     graph, logs = store.read_graph(sim_dir), store.read_logs(sim_dir)
-    model, history = fit(name, logs, graph, config, on_epoch)
     batches = Batches.of(logs, graph)
+    model, history = fit(name, logs, graph, config, on_epoch, batches)
     valid, test = evaluate(model, batches, logs.part("valid")), evaluate(model, batches, logs.part("test"))
     best = int(np.argmin([h["valid_logloss"] for h in history])) + 1
     record = {
@@ -167,7 +167,6 @@ def evaluate_policy(policy: str, sim_dir: str | Path, policies_dir: str | Path) 
         raise ConfigError("policy", f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
     chosen = read_policies(policies_dir)
     graph, logs, truth = store.read_graph(sim_dir), store.read_logs(sim_dir), store.read_truth(sim_dir)
-    history = policies.clicked(logs, graph.n_users)
-    rows = metrics.curve(truth, graph, chosen, policy, history)
-    base = metrics.curve(truth, graph, chosen, None, history)[0]
+    items = metrics.item_truths(truth, graph, chosen, policies.clicked(logs, graph.n_users))
+    rows, base = metrics.curve(items, chosen[policy]), metrics.curve(items, None)[0]
     return {"policy": policy, "lambdas": [float(x) for x in chosen["lambdas"]], "curve": rows, "base": base}

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from components.social_steering.graph import Graph
@@ -21,46 +23,70 @@ def own_probabilities(truth: Truth, users: np.ndarray) -> np.ndarray:
     return sigmoid(0.25 * (truth.users[users] @ truth.items.T - 3.0))
 
 
-def item_outcome(
-    truth: Truth, graph: Graph, item: int, targets: np.ndarray, neighbours: np.ndarray, exposed: np.ndarray,
-    flipped: np.ndarray, top: np.ndarray, history: np.ndarray,
-) -> tuple[np.ndarray, float, float]:  # fmt: skip
-    """(relative uplift per target, damage, base value) of exposure `exposed` XOR `flipped` over `neighbours`."""
-    hood = neighbourhood(graph, item, targets)
-    if not np.array_equal(hood.neighbours, neighbours):
-        raise ValueError("the policy's neighbour set does not match the graph")
-    o = exposed ^ flipped  # (V,)
-    items = np.full(len(hood.edges), item)
-    effect = truth.edge_effects(graph, hood.edges, items) * o[hood.edge_neighbour]  # (E,)
-    individual = truth.individual_logit(targets, np.full(len(targets), item))
-    p = sigmoid(individual + np.bincount(hood.edge_target, weights=effect, minlength=len(targets)))
-    p_indiv = sigmoid(individual)
-    own = own_probabilities(truth, neighbours)  # (V, n_items)
-    k = top.shape[1] - 1
-    change = top_k_change(own, top[neighbours], item, history[neighbours, item])
-    base_value = float(np.take_along_axis(own, top[neighbours, :k], axis=1).sum())
-    return (p - p_indiv) / p_indiv, float(-change[flipped].sum()), base_value
+@dataclass(frozen=True)
+class ItemTruth:
+    """The ground truth's terms of one target item, computed once for every exposure evaluated on it."""
+
+    individual: np.ndarray  # (n_targets,) 0.25 (x_ui - 3)
+    edge_target: np.ndarray  # (E,) local target of each edge
+    edge_neighbour: np.ndarray  # (E,) local neighbour of each edge
+    effect: np.ndarray  # (E,) the logit each edge adds when its neighbour is exposed
+    exposed: np.ndarray  # (V,) bool, the base exposure
+    change: np.ndarray  # (V,) change of each neighbour's own top-K value when flipped
+    base_value: float  # sum of the neighbours' own top-K values
+
+    @classmethod
+    def of(
+        cls, truth: Truth, graph: Graph, item: int, targets: np.ndarray, neighbours: np.ndarray, exposed: np.ndarray,
+        top: np.ndarray, history: np.ndarray,
+    ) -> ItemTruth:  # fmt: skip
+        hood = neighbourhood(graph, item, targets)
+        if not np.array_equal(hood.neighbours, neighbours):
+            raise ValueError("the policy's neighbour set does not match the graph")
+        own = own_probabilities(truth, neighbours)  # (V, n_items)
+        k = top.shape[1] - 1
+        return cls(
+            individual=truth.individual_logit(targets, np.full(len(targets), item)),
+            edge_target=hood.edge_target,
+            edge_neighbour=hood.edge_neighbour,
+            effect=truth.edge_effects(graph, hood.edges, np.full(len(hood.edges), item)),
+            exposed=exposed,
+            change=top_k_change(own, top[neighbours], item, history[neighbours, item]),
+            base_value=float(np.take_along_axis(own, top[neighbours, :k], axis=1).sum()),
+        )
+
+    def outcome(self, flipped: np.ndarray) -> tuple[np.ndarray, float]:
+        """(relative uplift per target, damage) of the base exposure with `flipped` (V,) bool flipped."""
+        o = self.exposed ^ flipped  # (V,)
+        weights = self.effect * o[self.edge_neighbour]  # (E,)
+        added = np.bincount(self.edge_target, weights=weights, minlength=len(self.individual))  # (n_targets,)
+        p, p_indiv = sigmoid(self.individual + added), sigmoid(self.individual)
+        return (p - p_indiv) / p_indiv, float(-self.change[flipped].sum())
 
 
-def curve(
-    truth: Truth, graph: Graph, policies: dict, policy: str | None, history: np.ndarray
-) -> list[dict[str, float]]:
-    """Per lambda index: ioip, dtne (percent), flips (mean per item); `policy` None: the base exposure (one row)."""
-    n_lambdas = policies[policy][0].shape[0] if policy else 1
+def item_truths(truth: Truth, graph: Graph, policies: dict, history: np.ndarray) -> list[ItemTruth]:
+    """One ItemTruth per target item of the optimise step's output."""
+    return [
+        ItemTruth.of(
+            truth, graph, int(item), policies["groups"][g], policies["neighbours"][g], policies["base_exposed"][g],
+            policies["top"], history,
+        )
+        for g, item in enumerate(policies["items"])
+    ]  # fmt: skip
+
+
+def curve(items: list[ItemTruth], flips: list[np.ndarray] | None) -> list[dict[str, float]]:
+    """Per lambda index: ioip, dtne (percent), flips (mean per item). `flips`: per item (n_lambdas, V) bool; None:
+    the base exposure (one row)."""
+    if flips is None:
+        flips = [np.zeros((1, len(item.exposed)), dtype=bool) for item in items]
+    value = sum(item.base_value for item in items)
     rows = []
-    for step in range(n_lambdas):
-        uplifts, damage, value, flips = [], 0.0, 0.0, 0
-        for g, item in enumerate(policies["items"]):
-            none = np.zeros(len(policies["neighbours"][g]), dtype=bool)
-            flipped = policies[policy][g][step] if policy else none
-            uplift, d, v = item_outcome(
-                truth, graph, int(item), policies["groups"][g], policies["neighbours"][g], policies["base_exposed"][g],
-                flipped, policies["top"], history,
-            )  # fmt: skip
-            uplifts.append(uplift)
-            damage, value, flips = damage + d, value + v, flips + int(flipped.sum())
+    for step in range(flips[0].shape[0]):
+        outcomes = [item.outcome(chosen[step]) for item, chosen in zip(items, flips, strict=True)]
         rows.append({
-            "ioip": float(np.concatenate(uplifts).mean()), "dtne": 100.0 * damage / value,
-            "flips": flips / len(policies["items"]),
+            "ioip": float(np.concatenate([uplift for uplift, _ in outcomes]).mean()),
+            "dtne": 100.0 * sum(damage for _, damage in outcomes) / value,
+            "flips": float(np.mean([chosen[step].sum() for chosen in flips])),
         })  # fmt: skip
     return rows

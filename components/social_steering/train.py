@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from components.recsys.metrics import auc
 from components.social_steering import estimators
 from components.social_steering.config import EstimatorConfig
 from components.social_steering.graph import Graph, expand, incoming_pairs
@@ -44,22 +45,6 @@ class Batches:
         return self.user[index], self.item[index], self.click[index], torch.as_tensor(local), self.pair_edge[pairs]
 
 
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
-    order = np.argsort(scores, kind="stable")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    new = np.concatenate([[True], sorted_scores[1:] != sorted_scores[:-1]])
-    group = np.cumsum(new) - 1
-    position = np.arange(1, len(scores) + 1, dtype=np.float64)
-    ranks[order] = (np.bincount(group, weights=position) / np.bincount(group))[group]
-    positives = labels > 0.5
-    n_pos, n_neg = positives.sum(), (~positives).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 @torch.no_grad()
 def evaluate(model: estimators.Biased, batches: Batches, rows: np.ndarray, size: int = 8192) -> dict[str, float]:
     """Log-loss and AUC of `model` on the exposures `rows`."""
@@ -71,7 +56,8 @@ def evaluate(model: estimators.Biased, batches: Batches, rows: np.ndarray, size:
         labels.append(clicks)
     logit, label = torch.cat(logits), torch.cat(labels)
     loss = F.binary_cross_entropy_with_logits(logit, label).item()
-    return {"logloss": loss, "auc": auc(label.numpy(), logit.numpy())}
+    both = 0 < label.sum().item() < len(label)
+    return {"logloss": loss, "auc": auc(label.numpy(), logit.numpy()) if both else float("nan")}
 
 
 @contextmanager
@@ -101,11 +87,12 @@ def fit(
     graph: Graph,
     config: EstimatorConfig,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    batches: Batches | None = None,
 ) -> tuple[estimators.Biased, list[dict[str, float]]]:
-    """Train `name` on the train exposures; returns the best-validation model and the per-epoch history.
-    Deterministic: one seed, one result."""
+    """Train `name` on the train exposures (`batches`: Batches.of(logs, graph), built when not given); returns the
+    best-validation model and the per-epoch history. Deterministic: one seed, one result."""
     with deterministic():
-        return _fit(name, logs, graph, config, on_epoch)
+        return _fit(name, logs, graph, config, on_epoch, batches or Batches.of(logs, graph))
 
 
 def _fit(
@@ -114,9 +101,9 @@ def _fit(
     graph: Graph,
     config: EstimatorConfig,
     on_epoch: Callable[[int, dict[str, float]], None] | None,
+    batches: Batches,
 ) -> tuple[estimators.Biased, list[dict[str, float]]]:
     rng = np.random.default_rng(config.est_seed)
-    batches = Batches.of(logs, graph)
     train_rows, valid_rows = logs.part("train"), logs.part("valid")
     model = make_model(name, logs, graph, config)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.est_lr, weight_decay=config.est_weight_decay)

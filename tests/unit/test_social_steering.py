@@ -156,10 +156,9 @@ def test_ioip_and_dtne_of_one_flip_by_hand() -> None:
     truth = Truth(truth.users, np.array([[2.0, 1.0], [1.0, 1.0], [0.5, 0.5]]), beta=10.0)
     top = np.array([[1, 2, 0], [1, 2, 0], [1, 2, 0]])  # K = 2 for everyone; item 0 is next in line
     history = np.zeros((3, 3), dtype=bool)
-    uplift, damage, value = metrics.item_outcome(
-        truth, graph, 0, np.array([0]), np.array([1, 2]), np.zeros(2, dtype=bool), np.array([True, False]), top,
-        history,
-    )  # fmt: skip
+    item = metrics.ItemTruth.of(truth, graph, 0, np.array([0]), np.array([1, 2]), np.zeros(2, dtype=bool), top, history)
+    uplift, damage = item.outcome(np.array([True, False]))
+    value = item.base_value
     own = truth.individual_logit(np.array([0]), np.array([0]))[0]
     p = sig(own + 10 * sig(2.0) / math.sqrt(2) * 0.25 * (4 - 3))
     assert uplift[0] == pytest.approx((p - sig(own)) / sig(own))
@@ -167,6 +166,10 @@ def test_ioip_and_dtne_of_one_flip_by_hand() -> None:
     assert damage == pytest.approx(p1[2] - p1[0])  # item 0 replaces user 1's K-th item (item 2)
     p2 = [sig(0.25 * (x - 3)) for x in (1.0, 1.0, 0.5)]
     assert value == pytest.approx(p1[1] + p1[2] + p2[1] + p2[2])
+    # pooled over items and lambdas: IoIP the mean uplift, DtNE the damage as a percentage of the base value
+    rows = metrics.curve([item], [np.array([[False, False], [True, False]])])
+    assert rows[0] == {"ioip": 0.0, "dtne": 0.0, "flips": 0.0}
+    assert rows[1]["ioip"] == pytest.approx(uplift[0]) and rows[1]["dtne"] == pytest.approx(100 * damage / value)
 
 
 def test_completion_ratings_are_within_user_mid_ranks_on_one_to_five() -> None:
